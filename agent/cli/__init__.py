@@ -4,7 +4,15 @@ Command modules import their heavy dependencies inside the command functions, so
 `ragloop --help` stays instant.
 """
 
-from agent.cli import models_cmd as _models_cmd  # noqa: F401  (registers commands)
+# Importing a command module registers its commands on the app.
+from agent.cli import (  # noqa: F401
+    bench_cmd,
+    demo_cmd,
+    ingest_cmd,
+    models_cmd,
+    search_cmd,
+    serve_cmd,
+)
 from agent.cli.app import app, main
 
 __all__ = ["app", "main"]

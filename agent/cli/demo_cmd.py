@@ -1,0 +1,1 @@
+"""(placeholder: commands registered by this module are being built)."""
