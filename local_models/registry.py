@@ -15,9 +15,11 @@ import hashlib
 import importlib.util
 import os
 import re
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from local_models.errors import (
     ChecksumMismatchError,
@@ -26,6 +28,7 @@ from local_models.errors import (
     UnknownModelError,
 )
 
+HUB_PROBE_TIMEOUT = 3.0  # seconds to wait for the hub before declaring the machine offline
 HUB_ID = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+):(?P<file>[^:]+\.gguf)$")
 
 
@@ -159,7 +162,7 @@ def resolve_model(ref: str, cache_dir: Path) -> ResolvedModel:
     """Turn a model reference into a verified local GGUF file. Raises a `ModelError` with a hint."""
     if ref in MODELS:
         spec = MODELS[ref]
-        return ResolvedModel(_materialize(spec, cache_dir), spec.name, spec)
+        return ResolvedModel(materialize(spec, cache_dir), spec.name, spec)
     path = Path(ref).expanduser()
     if ref.endswith(".gguf") and path.exists():
         return ResolvedModel(path.resolve(), path.name, None)
@@ -178,7 +181,7 @@ def known_names() -> str:
     return ", ".join(MODELS)
 
 
-def _materialize(spec: ModelSpec, cache_dir: Path) -> Path:
+def materialize(spec: ModelSpec, cache_dir: Path) -> Path:
     if spec.assembled:
         target = spec.cached_path(cache_dir)
         if target.exists():
@@ -194,7 +197,9 @@ def _materialize(spec: ModelSpec, cache_dir: Path) -> Path:
 
 def _part_paths(spec: ModelSpec) -> list[Path]:
     paths = [part.path() for part in spec.parts]
-    missing = [part.distribution for part, p in zip(spec.parts, paths, strict=True) if p is None or not p.exists()]
+    missing = [
+        part.distribution for part, p in zip(spec.parts, paths, strict=True) if p is None or not p.exists()
+    ]
     if missing:
         raise ModelNotInstalledError(
             f"Model {spec.name!r} is not installed (missing: {', '.join(missing)}). Install it with: "
@@ -238,16 +243,35 @@ def _verify(spec: ModelSpec, path: Path) -> None:
 
 
 def _download(repo: str, filename: str, cache_dir: Path) -> Path:
-    """Download a GGUF file from the hub, as llama-cpp-python's `Llama.from_pretrained` does."""
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as exc:  # pragma: no cover - huggingface_hub is a dependency
-        raise ModelDownloadError("Downloading hub models needs `pip install huggingface_hub`.") from exc
-    try:
-        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(cache_dir / "hub"), etag_timeout=10))
-    except Exception as exc:  # the hub raises many types (offline, 404, auth); all mean the same to the user
+    """Fetch a GGUF file from the hub with huggingface_hub (what `Llama.from_pretrained` uses).
+
+    A file already in the hub cache is used offline. Otherwise the hub must be reachable: a quick
+    connection probe turns "offline" into an immediate, clear error instead of minutes of retries.
+    """
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+
+    hub_cache = cache_dir / "hub"
+    cached = try_to_load_from_cache(repo_id=repo, filename=filename, cache_dir=str(hub_cache))
+    if isinstance(cached, str):
+        return Path(cached)
+    offline_hint = f"Offline, pass a path to a local .gguf file or use a packaged model ({known_names()})."
+    if constants.HF_HUB_OFFLINE:
         raise ModelDownloadError(
-            f"Could not download {filename} from {repo}: {type(exc).__name__}: {exc}. "
-            "This needs internet access to the Hugging Face hub; offline, pass a path to a local .gguf "
-            f"file or use a packaged model ({known_names()})."
+            f"{repo}:{filename} is not in the hub cache and HF_HUB_OFFLINE is set. {offline_hint}"
+        )
+    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=HUB_PROBE_TIMEOUT).close()
+    except OSError as exc:
+        raise ModelDownloadError(
+            f"Cannot reach {host} to download {repo}:{filename} ({exc}). {offline_hint}"
+        ) from exc
+    try:
+        return Path(
+            hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(hub_cache), etag_timeout=10)
+        )
+    except Exception as exc:  # the hub raises many types (404, auth, network); all mean the same to the user
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelDownloadError(
+            f"Could not download {filename} from {repo}: {first_line} {offline_hint}"
         ) from exc

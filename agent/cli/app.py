@@ -15,7 +15,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 models_app = typer.Typer(help="List and locate the local GGUF models.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 
