@@ -1,0 +1,243 @@
+"""Structure-respecting chunking: a document's sections → `Chunk`s that fit the embedder.
+
+Sections (a heading's text, a PDF page, a code definition) never share a chunk. Inside a section the
+text is cut into units (sentences, and lines for lists and code), each measured with the embedder's
+own tokenizer (`Embedder.count_tokens`), and packed greedily into chunks of at most
+`max_tokens - margin` word pieces. When a chunk is full, the cut moves back to the last paragraph end
+(or else the last sentence end) if that keeps the chunk at least half full. The next chunk of the
+same section starts with the last units of the previous one, up to `overlap_tokens`. A unit longer
+than a chunk (a huge sentence, a minified line) is split at words, and a huge word at characters.
+
+Each chunk's text is the exact slice `document.text[chunk.start:chunk.end]`. Its id is a sha1 of the
+document id, the document hash, the chunking signature (limits, overlap, embedder) and its position,
+so re-chunking the same content with the same settings gives the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from retrieval.loaders.base import Document, Section
+from retrieval.types import Chunk, Embedder
+
+CHUNKER_VERSION = 1
+DEFAULT_OVERLAP_TOKENS = 32
+DEFAULT_MARGIN_TOKENS = 16  # room for special tokens and tokenizer differences at the joins
+
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
+WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int  # offsets in the section text
+    end: int
+    tokens: int
+    paragraph_end: bool
+    sentence_end: bool
+
+
+@dataclass(frozen=True)
+class Chunker:
+    count_tokens: Callable[[str], int]
+    max_tokens: int  # the model's input limit in word pieces
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
+    margin_tokens: int = DEFAULT_MARGIN_TOKENS
+    embedder_name: str = ""
+
+    @classmethod
+    def for_embedder(cls, embedder: Embedder, **options: int) -> Chunker:
+        return cls(
+            count_tokens=embedder.count_tokens,
+            max_tokens=embedder.max_tokens,
+            embedder_name=embedder.name,
+            **options,
+        )
+
+    @property
+    def budget(self) -> int:
+        """The most word pieces a chunk's text may have."""
+        return max(8, self.max_tokens - self.margin_tokens)
+
+    @property
+    def signature(self) -> str:
+        """Changes whenever the same document would be chunked or embedded differently."""
+        return (
+            f"chunker-v{CHUNKER_VERSION}/max{self.max_tokens}/margin{self.margin_tokens}/"
+            f"overlap{self.overlap_tokens}/{self.embedder_name}"
+        )
+
+    def chunk_id(self, doc_id: str, doc_hash: str, index: int) -> str:
+        key = "\x00".join([doc_id, doc_hash, self.signature, str(index)])
+        return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for section in document.sections:
+            for start, end in self._spans(section.text):
+                index = len(chunks)
+                metadata = {**document.metadata, "format": document.format}
+                chunks.append(
+                    Chunk(
+                        id=self.chunk_id(document.doc_id, document.doc_hash, index),
+                        text=section.text[start:end],
+                        doc_id=document.doc_id,
+                        source=document.source,
+                        title=document.title,
+                        heading_path=list(section.heading_path),
+                        page=section.page,
+                        start=section.start + start,
+                        end=section.start + end,
+                        doc_hash=document.doc_hash,
+                        metadata=metadata,
+                    )
+                )
+        return chunks
+
+    # -- packing ----------------------------------------------------------------------------------
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) offsets in `text` of the chunks of one section."""
+        specials = self.count_tokens("")  # [CLS]/[SEP] if the tokenizer counts them: once per chunk
+        units = self._units(text, specials)
+        budget = self.budget - specials  # for the sum of the units' own tokens
+        spans: list[tuple[int, int]] = []
+        i, n, last_end = 0, len(units), -1  # last_end: index of the last unit already in a chunk
+        while i < n:
+            j, total = i, 0
+            while j < n and total + units[j].tokens <= budget:
+                total += units[j].tokens
+                j += 1
+            j = max(j, i + 1)
+            if j < n:
+                j = self._better_cut(units, i, j, budget)
+            # the real count of the joined text is the limit; back off while it is over
+            while j - i > 1 and self.count_tokens(text[units[i].start : units[j - 1].end]) > self.budget:
+                j -= 1
+            if j - 1 <= last_end:  # the overlap left no room for a new unit: start without it
+                i = last_end + 1
+                continue
+            spans.append((units[i].start, units[j - 1].end))
+            if j >= n:
+                break
+            last_end = j - 1
+            i = self._overlap_start(units, i, j, budget)
+        return spans
+
+    @staticmethod
+    def _better_cut(units: list[_Unit], i: int, j: int, budget: int) -> int:
+        """Move the cut back to a paragraph end, else a sentence end, keeping the chunk half full."""
+        for attribute in ("paragraph_end", "sentence_end"):
+            total = sum(u.tokens for u in units[i:j])
+            for k in range(j - 1, i, -1):  # cut after unit k
+                if total < budget // 2:
+                    break
+                if getattr(units[k], attribute):
+                    return k + 1
+                total -= units[k].tokens
+        return j
+
+    def _overlap_start(self, units: list[_Unit], i: int, j: int, budget: int) -> int:
+        """Where the next chunk starts: a few units before `j`, as long as unit `j` still fits after them."""
+        k, carried = j, 0
+        limit = min(self.overlap_tokens, budget - units[j].tokens)
+        while k - 1 > i and carried + units[k - 1].tokens <= limit:
+            carried += units[k - 1].tokens
+            k -= 1
+        return k
+
+    # -- units ------------------------------------------------------------------------------------
+
+    def _units(self, text: str, specials: int) -> list[_Unit]:
+        units: list[_Unit] = []
+        budget = self.budget - specials
+        for p_start, p_end in _paragraphs(text):
+            pieces = list(_sentences(text, p_start, p_end))
+            for number, (start, end) in enumerate(pieces):
+                is_last = number == len(pieces) - 1
+                piece = text[start:end]
+                tokens = max(1, self.count_tokens(piece) - specials)
+                sentence_end = bool(SENTENCE_END.search(piece[-4:])) or piece.endswith(("\n", ":"))
+                if tokens <= budget:
+                    units.append(_Unit(start, end, tokens, is_last, sentence_end or is_last))
+                    continue
+                parts = self._split_long(text, start, end, specials)
+                for k, (s, e, t) in enumerate(parts):
+                    last_part = k == len(parts) - 1
+                    units.append(_Unit(s, e, t, is_last and last_part, (sentence_end or is_last) and last_part))
+        return units
+
+    def _split_long(self, text: str, start: int, end: int, specials: int) -> list[tuple[int, int, int]]:
+        """Split text[start:end] at spaces (and huge words at characters) into pieces within the budget."""
+        budget = self.budget - specials
+
+        def count(piece: str) -> int:
+            return max(1, self.count_tokens(piece) - specials)
+
+        words: list[tuple[int, int, int]] = []
+        for match in WORD.finditer(text, start, end):
+            s, e = match.start(), match.end()
+            tokens = count(text[s:e])
+            if tokens <= budget:
+                words.append((s, e, tokens))
+                continue
+            step = max(1, int((e - s) * budget / tokens * 0.8))
+            while s < e:
+                piece_end = min(e, s + step)
+                while piece_end - s > 1 and count(text[s:piece_end]) > budget:
+                    piece_end = s + max(1, (piece_end - s) // 2)
+                words.append((s, piece_end, count(text[s:piece_end])))
+                s = piece_end
+        pieces: list[tuple[int, int, int]] = []
+        current: list[tuple[int, int, int]] = []
+        total = 0
+        for word in words:
+            if current and total + word[2] > budget:
+                pieces.append((current[0][0], current[-1][1], total))
+                current, total = [], 0
+            current.append(word)
+            total += word[2]
+        if current:
+            pieces.append((current[0][0], current[-1][1], total))
+        return pieces
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for match in PARAGRAPH_BREAK.finditer(text):
+        spans.append((position, match.start()))
+        position = match.end()
+    spans.append((position, len(text)))
+    return [(s, e) for s, e in (_strip(text, s, e) for s, e in spans) if e > s]
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Lines, and sentences within lines, of text[start:end] (stripped offsets)."""
+    spans: list[tuple[int, int]] = []
+    line_start = start
+    while line_start < end:
+        newline = text.find("\n", line_start, end)
+        line_end = end if newline < 0 else newline
+        position = line_start
+        for match in SENTENCE_END.finditer(text, line_start, line_end):
+            spans.append((position, match.end()))
+            position = match.end()
+        spans.append((position, line_end))
+        line_start = line_end + 1
+    return [(s, e) for s, e in (_strip(text, s, e) for s, e in spans) if e > s]
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+__all__ = ["CHUNKER_VERSION", "Chunker", "Document", "Section"]

@@ -1,0 +1,74 @@
+"""JSONL: each line a record `{"id", "title", "text", ...}`; each record is a document of its own.
+
+`id` (or BEIR's `_id`) becomes the document id, so records keep their identity across files and
+re-ingests; other scalar fields (str, int, float, bool) become metadata. A malformed line (bad JSON,
+not an object, no id, no text, a repeated id) is skipped with a warning naming the file and line.
+The document's text is the title and the text, separated by a blank line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from retrieval.loaders.base import Document, Section, SkipFile, Warn, content_hash, make_document, read_text
+
+RESERVED = {"id", "_id", "title", "text"}
+
+
+def _scalar_metadata(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in record.items()
+        if key not in RESERVED and isinstance(value, str | int | float | bool) and not key.startswith("__")
+    }
+
+
+def load_jsonl(path: Path, doc_id: str, *, max_bytes: int, warn: Warn) -> list[Document]:
+    text, _ = read_text(path, max_bytes)
+    documents: list[Document] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            warn(f"{where}: line skipped: malformed JSON ({exc.msg})")
+            continue
+        if not isinstance(record, dict):
+            warn(f"{where}: line skipped: not a JSON object")
+            continue
+        raw_id = record.get("id", record.get("_id"))
+        if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id).strip() == "":
+            warn(f"{where}: line skipped: no 'id' field")
+            continue
+        record_id = str(raw_id)
+        body = record.get("text")
+        if not isinstance(body, str) or not body.strip():
+            warn(f"{where}: line skipped: no 'text' field (record {record_id!r})")
+            continue
+        if record_id in seen:
+            warn(f"{where}: line skipped: id {record_id!r} repeats an earlier line")
+            continue
+        seen.add(record_id)
+        title = record.get("title")
+        title = title.strip() if isinstance(title, str) else ""
+        metadata = _scalar_metadata(record)
+        metadata["record_id"] = record_id
+        documents.append(
+            make_document(
+                doc_id=record_id,
+                source=f"{path}#{record_id}",
+                title=title,
+                sections=[Section(text=f"{title}\n\n{body.strip()}" if title else body)],
+                doc_hash=content_hash(json.dumps(record, sort_keys=True, ensure_ascii=False)),
+                format="jsonl",
+                metadata=metadata,
+            )
+        )
+    if not documents:
+        raise SkipFile("no valid records")
+    return documents
