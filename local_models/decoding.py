@@ -1,0 +1,183 @@
+"""The token loop over one llama.cpp context: prompt prefill with KV prefix reuse, sampler chains with
+grammars, and prompt-lookup speculative decoding.
+
+`Llama.generate` is not used: it forces `logits_all` (and an n_ctx × n_vocab score matrix) when a draft model
+is set, and hides how much of the prompt was reused. This loop asks llama.cpp for logits only where it
+samples, keeps its own record of the tokens in the KV cache, and reports the reused prefix.
+Relies on `Llama._ctx`, `Llama._batch` and `Llama._model` of llama-cpp-python 0.3.36 (pinned).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import llama_cpp
+import numpy as np
+from llama_cpp._internals import LlamaSampler
+
+from local_models.types import SamplingParams
+
+DraftFn = Callable[[np.ndarray], np.ndarray]  # token ids so far -> proposed next tokens
+PENALTY_LAST_N = 64
+
+
+class GrammarError(ValueError):
+    """llama.cpp could not parse a grammar."""
+
+
+@dataclass
+class DecodeStats:
+    """Counters for the last run: decode calls and prompt-lookup proposals/acceptances."""
+
+    decode_calls: int = 0
+    draft_proposed: int = 0
+    draft_accepted: int = 0
+
+
+def build_sampler(llm: llama_cpp.Llama, params: SamplingParams, grammar: str | None) -> LlamaSampler:
+    """A llama.cpp sampler chain: penalties, grammar, then greedy (temperature 0) or the usual filters."""
+    sampler = LlamaSampler()
+    if params.repeat_penalty != 1.0:
+        sampler.add_penalties(llm.n_vocab(), PENALTY_LAST_N, params.repeat_penalty, 0.0, 0.0)
+    if grammar is not None:
+        pointer = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode(), b"root")
+        if not pointer:
+            sampler.close()
+            raise GrammarError("llama.cpp rejected the grammar")
+        llama_cpp.llama_sampler_chain_add(sampler.sampler, pointer)
+    if params.temperature == 0:
+        sampler.add_greedy()
+    else:
+        sampler.add_top_k(params.top_k)
+        sampler.add_top_p(params.top_p, 1)
+        sampler.add_min_p(params.min_p, 1)
+        sampler.add_temp(params.temperature)
+        seed = llama_cpp.LLAMA_DEFAULT_SEED if params.seed is None else params.seed & 0xFFFFFFFF
+        sampler.add_dist(seed)
+    return sampler
+
+
+def check_grammar(llm: llama_cpp.Llama, grammar: str) -> None:
+    """Raise `GrammarError` unless llama.cpp accepts the grammar (it is parsed, then freed)."""
+    pointer = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode(), b"root")
+    if not pointer:
+        raise GrammarError("llama.cpp rejected the grammar")
+    llama_cpp.llama_sampler_free(pointer)
+
+
+class Decoder:
+    """The KV cache of one context and the tokens it holds (positions 0..len(tokens)-1)."""
+
+    def __init__(self, llm: llama_cpp.Llama) -> None:
+        self.llm = llm
+        self.tokens: list[int] = []
+        self.n_ctx = llm.n_ctx()
+        self.n_batch = llm.n_batch
+        self.stats = DecodeStats()
+        self._pieces: dict[int, bytes] = {}
+
+    def is_eog(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (special tokens render as nothing); cached per token id."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            size = 64
+            while True:
+                buffer = ctypes.create_string_buffer(size)
+                n = llama_cpp.llama_token_to_piece(self.llm._model.vocab, token, buffer, size, 0, False)
+                if n >= 0:
+                    break
+                size = -n
+            cached = self._pieces[token] = buffer.raw[:n]
+        return cached
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of `text`, special-token markup included, without BOS."""
+        return list(self.llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    def clear(self) -> None:
+        self.llm._ctx.kv_cache_clear()
+        self.tokens = []
+
+    def truncate(self, n: int) -> None:
+        """Forget every position from `n` on."""
+        if n >= len(self.tokens):
+            return
+        if not self.llm._ctx.kv_cache_seq_rm(0, n, -1):
+            self.clear()  # some caches (sliding window, recurrent) cannot drop a suffix
+            return
+        del self.tokens[n:]
+
+    def reuse_prefix(self, prompt: list[int]) -> int:
+        """Keep the longest cached prefix of `prompt` (leaving at least one token to evaluate, for fresh
+        logits); return how many prompt tokens need no evaluation."""
+        common = 0
+        for cached, wanted in zip(self.tokens, prompt, strict=False):
+            if cached != wanted:
+                break
+            common += 1
+        common = min(common, len(prompt) - 1)
+        self.truncate(common)
+        return len(self.tokens)
+
+    def decode(self, tokens: list[int], cancel: threading.Event | None = None, all_logits: bool = False) -> bool:
+        """Append `tokens` to the context in batches; False when cancelled between batches."""
+        for start in range(0, len(tokens), self.n_batch):
+            if cancel is not None and cancel.is_set():
+                return False
+            batch = tokens[start : start + self.n_batch]
+            self.llm._batch.set_batch(batch=batch, n_past=len(self.tokens), logits_all=all_logits)
+            self.llm._ctx.decode(self.llm._batch)
+            self.stats.decode_calls += 1
+            self.tokens.extend(batch)
+        return True
+
+    def sample(self, sampler: LlamaSampler, index: int = -1) -> int:
+        """Sample (and accept into the chain) from the logits of batch position `index`."""
+        return int(sampler.sample(self.llm._ctx, index))
+
+    def step(self, last: int, sampler: LlamaSampler, draft: DraftFn | None, budget: int) -> list[int]:
+        """Decode `last` (plus drafted guesses) and return 1..budget new tokens.
+
+        With a draft function, the proposed continuation is verified in the same batch: each position is
+        sampled exactly as plain decoding would, and the first disagreement ends the step. The KV cache is
+        then trimmed to `last` + the accepted guesses, so the invariant "every generated token but the
+        newest is in the cache" holds after every step.
+        """
+        n_past = len(self.tokens)
+        guesses: list[int] = []
+        if draft is not None and budget > 1:
+            proposed = draft(np.asarray([*self.tokens, last], dtype=np.intc))
+            room = min(budget - 1, self.n_ctx - n_past - 1, self.n_batch - 1)
+            guesses = [int(t) for t in proposed[:room]]
+            self.stats.draft_proposed += len(guesses)
+        batch = [last, *guesses]
+        self.decode(batch, all_logits=bool(guesses))
+        out: list[int] = []
+        for index in range(len(batch)):
+            token = self.sample(sampler, index if guesses else -1)
+            out.append(token)
+            if index == len(guesses) or token != guesses[index] or self.is_eog(token):
+                break
+        self.stats.draft_accepted += len(out) - 1
+        self.truncate(n_past + len(out))
+        return out
+
+    def generate(self, sampler: LlamaSampler, draft: DraftFn | None, budget: int) -> Iterator[int]:
+        """Sample from the current logits, then keep stepping; at most `budget` tokens. The caller stops
+        iterating at an end-of-generation token, a stop string or cancellation."""
+        if budget <= 0:
+            return
+        last = self.sample(sampler)
+        produced = 1
+        yield last
+        while produced < budget:
+            for token in self.step(last, sampler, draft, budget - produced):
+                produced += 1
+                last = token
+                yield token
