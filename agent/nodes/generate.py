@@ -1,0 +1,110 @@
+"""generate: the answer. From the documents it is grounded only in the kept chunks, with inline citations
+[n] mapped to chunk ids; with nothing relevant it abstains without calling the model. Direct and clarifying
+replies come from the same node with their own prompts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.context import RunContext
+from agent.prompts import (
+    ABSTAIN_ANSWER,
+    ANSWER_FEEDBACK,
+    ANSWER_SYSTEM,
+    ANSWER_USER,
+    CLARIFY_SYSTEM,
+    DIRECT_SYSTEM,
+    format_sources,
+)
+from agent.state import AgentState, Hit
+from agent.types import Citation
+
+_CITATION_GROUP = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_ABSTAINS = re.compile(
+    r"couldn'?t find|could not find|can(?:no|')t find|not (?:mentioned|found|covered) in the (?:documents|sources)"
+    r"|(?:documents|sources) do(?:es)? not (?:contain|mention|say)",
+    re.IGNORECASE,
+)
+QUOTE_CHARS = 300
+
+
+def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
+    route = state.get("route") or "documents"
+    if route in ("direct", "clarify"):
+        return _reply(state, ctx, DIRECT_SYSTEM if route == "direct" else CLARIFY_SYSTEM)
+    kept = state.get("kept", [])
+    if not kept:
+        ctx.note("no relevant chunks: abstaining")
+        return {"answer": ABSTAIN_ANSWER, "citations": [], "abstained": True}
+    user = ANSWER_USER.format(sources=format_sources(kept), question=state["question"])
+    retrying = state.get("next_action") == "regenerate" and state.get("feedback")
+    if retrying:
+        user += ANSWER_FEEDBACK.format(feedback=state["feedback"])
+    messages = [
+        {"role": "system", "content": ANSWER_SYSTEM},
+        *state.get("history", []),
+        {"role": "user", "content": user},
+    ]
+    result = ctx.chat.generate(messages, max_tokens=ctx.config.answer_max_tokens, on_token=ctx.token_sink())
+    answer = result.text.strip()
+    if not answer:
+        ctx.model_error("generate", "the model returned an empty answer")
+        return {"answer": "", "citations": [], "abstained": False, "next_action": ""}
+    citations, unknown = extract_citations(answer, kept)
+    if unknown:
+        ctx.model_error("generate", f"cited source(s) that do not exist: {', '.join(f'[{n}]' for n in unknown)}")
+    abstained = not citations and bool(_ABSTAINS.search(answer))
+    if result.finish_reason == "length":
+        ctx.note(f"answer cut at {ctx.config.answer_max_tokens} tokens")
+    ctx.note(
+        f"{'regenerated with feedback, ' if retrying else ''}{len(answer)} chars, "
+        f"{len(citations)} citation(s)" + (", abstained" if abstained else "")
+    )
+    return {
+        "answer": answer,
+        "citations": [c.to_dict() for c in citations],
+        "abstained": abstained,
+        "next_action": "",
+    }
+
+
+def extract_citations(answer: str, kept: list[Hit]) -> tuple[list[Citation], list[int]]:
+    """Citations for the [n] markers in `answer` (in number order), and the numbers with no source."""
+    numbers: set[int] = set()
+    for group in _CITATION_GROUP.findall(answer):
+        numbers.update(int(part) for part in group.split(","))
+    citations, unknown = [], []
+    for n in sorted(numbers):
+        if 1 <= n <= len(kept):
+            hit = kept[n - 1]
+            text = " ".join(hit["text"].split())
+            citations.append(
+                Citation(
+                    n=n,
+                    chunk_id=hit["chunk_id"],
+                    source=hit["source"],
+                    title=hit["title"],
+                    quote=text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…",
+                    heading_path=list(hit["heading_path"]),
+                    page=hit["page"],
+                )
+            )
+        else:
+            unknown.append(n)
+    return citations, unknown
+
+
+def _reply(state: AgentState, ctx: RunContext, system: str) -> dict[str, Any]:
+    messages = [
+        {"role": "system", "content": system},
+        *state.get("history", []),
+        {"role": "user", "content": state["question"]},
+    ]
+    result = ctx.chat.generate(messages, max_tokens=ctx.config.answer_max_tokens, on_token=ctx.token_sink())
+    answer = result.text.strip()
+    if not answer:
+        ctx.model_error("generate", "the model returned an empty reply")
+        return {"answer": "", "citations": [], "failed": True}
+    ctx.note(f"{state.get('route')} reply, {len(answer)} chars")
+    return {"answer": answer, "citations": []}

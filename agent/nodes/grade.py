@@ -1,0 +1,81 @@
+"""grade: drop irrelevant chunks. The retrieval scores decide first (reranker, else dense similarity, with
+thresholds per stage); only chunks in the uncertain band go to the model, within the question's budget."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from agent.budget import Call
+from agent.context import RunContext
+from agent.errors import ModelOutputError
+from agent.prompts import ANSWER_SYSTEM, GRADE_SYSTEM, GradeResult
+from agent.state import AgentState, Hit
+
+Signal = Literal["relevant", "irrelevant", "uncertain"]
+GRADE_MAX_TOKENS = 80
+
+
+def cheap_signal(hit: Hit, thresholds: dict[str, tuple[float, float]]) -> tuple[Signal, str]:
+    """The verdict of the first stage in `thresholds` that scored the hit, and that stage's name."""
+    for stage, (low, high) in thresholds.items():
+        if stage in hit["scores"]:
+            score = hit["scores"][stage]
+            if score >= high:
+                return "relevant", stage
+            if score < low:
+                return "irrelevant", stage
+            return "uncertain", stage
+    return "uncertain", "none"
+
+
+def answer_call(ctx: RunContext, context_tokens: int) -> Call:
+    """The size of the answer call that must still run after an optional step (reserved in budget checks)."""
+    prompt = ctx.count_tokens(ANSWER_SYSTEM) + context_tokens + 60
+    return Call("chat", prompt, ctx.config.answer_max_tokens)
+
+
+def grade(state: AgentState, ctx: RunContext) -> dict[str, Any]:
+    hits = state.get("hits", [])
+    kept: list[Hit] = []
+    counts = {"relevant": 0, "irrelevant": 0, "model kept": 0, "model dropped": 0, "kept unjudged": 0}
+    graded_by_model = 0
+    reserve = [answer_call(ctx, sum(h["tokens"] for h in hits))]
+    for hit in hits:
+        signal, _stage = cheap_signal(hit, ctx.config.grade_thresholds)
+        if signal == "relevant":
+            counts["relevant"] += 1
+            kept.append(hit)
+            continue
+        if signal == "irrelevant":
+            counts["irrelevant"] += 1
+            continue
+        if not ctx.config.llm_grading or graded_by_model >= ctx.config.max_llm_grades:
+            counts["kept unjudged"] += 1
+            kept.append(hit)
+            continue
+        call = Call("chat", ctx.count_tokens(GRADE_SYSTEM + state["question"]) + hit["tokens"] + 30, GRADE_MAX_TOKENS)
+        if not ctx.budget.check("grade (LLM)", call, reserve):
+            counts["kept unjudged"] += 1
+            kept.append(hit)
+            continue
+        graded_by_model += 1
+        if _model_says_relevant(hit, state["question"], ctx):
+            counts["model kept"] += 1
+            kept.append(hit)
+        else:
+            counts["model dropped"] += 1
+    ctx.note(f"kept {len(kept)}/{len(hits)} (" + ", ".join(f"{k} {v}" for k, v in counts.items() if v) + ")")
+    return {"kept": kept}
+
+
+def _model_says_relevant(hit: Hit, question: str, ctx: RunContext) -> bool:
+    messages = [
+        {"role": "system", "content": GRADE_SYSTEM},
+        {"role": "user", "content": f"Question: {question}\n\nPassage:\n{hit['text'].strip()}"},
+    ]
+    try:
+        result = ctx.chat.structured(messages, GradeResult, max_tokens=GRADE_MAX_TOKENS)
+    except ModelOutputError as exc:
+        ctx.model_error(f"grade {hit['chunk_id']}", exc)
+        return True  # an unusable grade keeps the chunk: the judge still checks the answer
+    return result.relevant

@@ -1,0 +1,72 @@
+"""retrieve: hybrid search + rerank through the `Retriever`, merged across sub-queries, fitted to the
+context budget in tokens."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agent.context import RunContext
+from agent.errors import AgentError
+from agent.state import AgentState, Hit
+from retrieval.types import SearchHit
+
+SOURCE_HEADER_TOKENS = 12  # "[n] Title (source)" line per chunk
+
+
+def retrieve(state: AgentState, ctx: RunContext) -> dict[str, Any]:
+    retriever = ctx.deps.retriever
+    if retriever is None:
+        raise AgentError("The documents route needs a retriever: pass one in AgentDeps(retriever=...).")
+    queries = state.get("queries") or [state["question"]]
+    start = time.perf_counter()
+    per_query = [(query, retriever.search(query, k=ctx.config.k)) for query in queries]
+    ctx.budget.add_time("retrieval", time.perf_counter() - start)
+    merged = _interleave(per_query, ctx)
+    fitted, used = fit_to_budget(merged, ctx.config.context_tokens)
+    ctx.note(
+        f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} → {len(merged)} unique hit(s), "
+        f"{len(fitted)} fit {ctx.config.context_tokens} tokens ({used} used)"
+    )
+    return {"hits": fitted, "kept": []}
+
+
+def to_hit(hit: SearchHit, query: str, tokens: int) -> Hit:
+    chunk = hit.chunk
+    return Hit(
+        chunk_id=chunk.id,
+        text=chunk.text,
+        source=chunk.source,
+        title=chunk.title,
+        heading_path=list(chunk.heading_path),
+        page=chunk.page,
+        score=float(hit.score),
+        scores={k: float(v) for k, v in hit.scores.items()},
+        query=query,
+        tokens=tokens,
+    )
+
+
+def fit_to_budget(hits: list[Hit], budget: int) -> tuple[list[Hit], int]:
+    """Keep hits in order while they fit; a hit too large for what is left is passed over for smaller ones."""
+    kept: list[Hit] = []
+    used = 0
+    for hit in hits:
+        cost = hit["tokens"] + SOURCE_HEADER_TOKENS
+        if used + cost <= budget:
+            kept.append(hit)
+            used += cost
+    return kept, used
+
+
+def _interleave(per_query: list[tuple[str, list[SearchHit]]], ctx: RunContext) -> list[Hit]:
+    """Round-robin over the queries' ranked lists (best first), dropping repeated chunks."""
+    seen: set[str] = set()
+    merged: list[Hit] = []
+    depth = max((len(hits) for _, hits in per_query), default=0)
+    for i in range(depth):
+        for query, hits in per_query:
+            if i < len(hits) and hits[i].chunk.id not in seen:
+                seen.add(hits[i].chunk.id)
+                merged.append(to_hit(hits[i], query, ctx.count_tokens(hits[i].chunk.text)))
+    return merged

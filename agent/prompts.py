@@ -1,0 +1,127 @@
+"""Prompts and the JSON schemas of the model's structured decisions. Short on purpose: small local models
+follow short instructions better, and every prompt token costs prefill time on CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+ABSTAIN_ANSWER = "I couldn't find this in the documents."
+
+# -- route ---------------------------------------------------------------------------------------
+
+ROUTE_SYSTEM = """You decide how an assistant should handle the user's latest message.
+Routes:
+{routes}
+Reply in JSON: first a short reason, then the route."""
+
+ROUTE_HELP = {
+    "documents": '"documents": the message asks for information or facts; answer from the document collection.',
+    "tool": '"tool": the message needs one of these tools: {tools}.',
+    "direct": '"direct": a greeting, thanks, small talk, or a question about this conversation itself.',
+    "clarify": '"clarify": the message is too vague to act on; ask the user what they mean.',
+}
+
+
+def route_schema(routes: tuple[str, ...]) -> type[BaseModel]:
+    """`{"reason": str, "route": one of routes}`; only the routes available to this agent are allowed."""
+    route_type: Any = Literal.__getitem__(routes)
+    return create_model(
+        "RouteDecision",
+        reason=(str, Field(max_length=300)),
+        route=(route_type, ...),
+    )
+
+
+# -- rewrite -------------------------------------------------------------------------------------
+
+REWRITE_SYSTEM = """You turn the user's latest question into search queries for a document search engine.
+Make each query standalone: replace words like "it", "they" or "that one" with what they refer to in the conversation.
+If the question asks about several different things, write one query per thing (at most 3); otherwise write exactly one.
+Reply in JSON: {"queries": ["..."]}."""
+
+REWRITE_FEEDBACK = """A previous search for this question found nothing useful. Reviewer's note: {feedback}
+Write different queries (other words, the key terms the documents would use)."""
+
+
+class RewriteResult(BaseModel):
+    queries: list[str] = Field(min_length=1, max_length=3)
+
+
+# -- grade ---------------------------------------------------------------------------------------
+
+GRADE_SYSTEM = """You check whether a passage is useful for answering a question.
+Reply in JSON: first a short reason, then "relevant": true if the passage contains information that helps answer
+the question, false otherwise."""
+
+
+class GradeResult(BaseModel):
+    reason: str = Field(max_length=300)
+    relevant: bool
+
+
+# -- generate ------------------------------------------------------------------------------------
+
+ANSWER_SYSTEM = f"""You answer questions using only the numbered sources you are given.
+After each claim, cite the sources that support it with their numbers in square brackets, like [1] or [2][3].
+Use no outside knowledge. If the sources do not contain the answer, reply exactly: "{ABSTAIN_ANSWER}"
+Be concise."""
+
+ANSWER_USER = """Sources:
+{sources}
+
+Question: {question}"""
+
+ANSWER_FEEDBACK = """
+
+A reviewer rejected your previous answer: {feedback}
+Write a corrected answer that uses only the sources and cites them."""
+
+DIRECT_SYSTEM = """You are ragloop, a friendly assistant for questions about a document collection.
+Reply briefly and naturally to the user's message."""
+
+CLARIFY_SYSTEM = """You are ragloop, an assistant for questions about a document collection.
+The user's message is unclear. Ask one short question that would let you help them."""
+
+TOOLS_SYSTEM = """You are a helpful assistant with tools. Call a tool when it helps; when the tool results are in,
+answer the user's question briefly using them. If a tool returns an error, fix the call or explain the problem."""
+
+# -- reflect -------------------------------------------------------------------------------------
+
+JUDGE_SYSTEM = """You are a strict reviewer of an answer written from numbered sources.
+Judge two criteria:
+- groundedness: is every claim in the answer supported by the sources it cites?
+- relevance: does the answer address the question?
+For each criterion write a short rationale first, then the verdict (true = pass, false = fail).
+Reply in JSON with the fields in this order:
+groundedness_rationale, groundedness_pass, relevance_rationale, relevance_pass."""
+
+JUDGE_USER = """Sources:
+{sources}
+
+Question: {question}
+
+Answer: {answer}"""
+
+
+class JudgeResult(BaseModel):
+    groundedness_rationale: str = Field(max_length=600)
+    groundedness_pass: bool
+    relevance_rationale: str = Field(max_length=600)
+    relevance_pass: bool
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def format_sources(hits: list[Any]) -> str:
+    """Numbered sources, `[n] Title (source)` then the text, in the order given."""
+    blocks = []
+    for n, hit in enumerate(hits, start=1):
+        label = hit["title"] or hit["source"]
+        if hit["title"] and hit["source"]:
+            label = f"{hit['title']} ({hit['source']})"
+        blocks.append(f"[{n}] {label}\n{hit['text'].strip()}")
+    return "\n\n".join(blocks)

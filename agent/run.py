@@ -1,0 +1,139 @@
+"""The agent's public API: `Agent(deps, home).ask(question, thread_id=None, on_event=None) -> AgentAnswer`.
+
+Composition (the CLI and the evaluation do this; nothing here reads settings or the environment)::
+
+    from agent.chat_client import ChatClient
+    from agent.run import Agent, AgentConfig, AgentDeps
+    from tools.builtin import builtin_registry
+
+    chat = ChatClient(base_url="http://127.0.0.1:8808/v1", model="qwen2.5-coder-0.5b", api_key=None)
+    judge = ChatClient(base_url=judge_url, model=judge_model)          # optional, default: the chat model
+    deps = AgentDeps(chat=chat, judge=judge, retriever=searcher,        # any `retrieval.types.Retriever`
+                     tools=builtin_registry(), config=AgentConfig(context_tokens=1500, max_retries=2))
+    with Agent(deps, home=settings.home) as agent:                     # threads in <home>/threads.sqlite
+        result = agent.ask("How does RRF work?", thread_id=None, on_event=print)
+        result.answer, result.citations, result.verdicts, result.thread_id
+        result.to_dict()                                                # for --json
+        agent.list_threads()                                            # [ThreadInfo(...)], newest first
+
+- `ask` with `thread_id=None` starts a new thread (its id is `result.thread_id`); pass it again, in this or a
+  later process, to continue the conversation.
+- `on_event(AgentEvent)`: `kind="token"` events stream the answer text as it is generated (when a retry
+  regenerates the answer, a `step` event of `reflect` with failing verdicts comes first, then the new answer
+  streams from the start); `kind="step"` events carry each finished node's `Step` (for `--verbose` traces).
+- Errors: `agent.errors.AgentError` (model server unreachable, context too long...) and
+  `retrieval.errors.RetrievalError` are for the user, with a message saying what to do. Output the model got
+  wrong (bad JSON, empty answer, unknown tool) never raises: it is in `result.steps[i].error`, and an answer
+  that is still unusable or still fails the judge after the retries has `result.failed = True`.
+- The plain baseline for the evaluation: `AgentConfig(route=False, rewrite=False, llm_grading=False,
+  reflect=False, max_retries=0, k=5)`.
+- `Agent` is not thread-safe: one question at a time per instance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from agent.budget import SpeedMeter
+from agent.context import AgentDeps, RunContext
+from agent.graph import THREADS_FILENAME, ThreadStore, build_graph, run_graph, thread_values
+from agent.state import AgentState, Turn
+from agent.types import AgentAnswer, AgentConfig, AgentEvent, Citation, Step, Verdict
+
+__all__ = [
+    "Agent",
+    "AgentAnswer",
+    "AgentConfig",
+    "AgentDeps",
+    "AgentEvent",
+    "Citation",
+    "Step",
+    "ThreadInfo",
+    "Verdict",
+]
+
+
+@dataclass
+class ThreadInfo:
+    thread_id: str
+    turns: int
+    last_question: str
+
+
+class Agent:
+    def __init__(self, deps: AgentDeps, home: Path | str, *, threads_path: Path | str | None = None) -> None:
+        self.deps = deps
+        self._store = ThreadStore(Path(threads_path) if threads_path else Path(home) / THREADS_FILENAME)
+        self._app = build_graph(self._store.saver)
+        self._speeds: dict[str, SpeedMeter] = {}  # the backends' measured speed, kept across questions
+
+    # -- questions -------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        thread_id: str | None = None,
+        on_event: Callable[[AgentEvent], None] | None = None,
+    ) -> AgentAnswer:
+        """Answer one question in a thread (a new one when `thread_id` is None)."""
+        thread_id = thread_id or new_thread_id()
+        ctx = RunContext.for_question(self.deps, on_event=on_event, speeds=self._speeds)
+        state = run_graph(self._app, thread_id, question, ctx)
+        return answer_from_state(thread_id, state)
+
+    # -- threads ---------------------------------------------------------------------------------
+
+    def list_threads(self) -> list[ThreadInfo]:
+        """Saved threads, most recently used first."""
+        infos = []
+        for thread_id in self._store.thread_ids():
+            turns = thread_values(self._app, thread_id).get("turns", [])
+            infos.append(ThreadInfo(thread_id, len(turns), turns[-1]["question"] if turns else ""))
+        return infos
+
+    def turns(self, thread_id: str) -> list[Turn]:
+        """The saved turns of a thread, oldest first (empty for an unknown thread)."""
+        return list(thread_values(self._app, thread_id).get("turns", []))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._store.delete(thread_id)
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def new_thread_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def answer_from_state(thread_id: str, state: AgentState) -> AgentAnswer:
+    return AgentAnswer(
+        thread_id=thread_id,
+        question=state.get("question", ""),
+        answer=state.get("answer", ""),
+        route=state.get("route", ""),
+        citations=[Citation(**c) for c in state.get("citations", [])],
+        verdicts=[Verdict(**v) for v in state.get("verdicts", [])],
+        steps=[Step(**s) for s in state.get("trace", [])],
+        queries=list(state.get("queries", [])),
+        retries=state.get("retries", 0),
+        skipped=[dict(s) for s in state.get("skipped", [])],
+        tokens=dict(state.get("tokens", {})),
+        timings=dict(state.get("timings", {})),
+        abstained=bool(state.get("abstained", False)),
+        failed=bool(state.get("failed", False)),
+    )

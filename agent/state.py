@@ -1,0 +1,82 @@
+"""The graph's state: a TypedDict of plain JSON-ready values, so the SQLite checkpointer stores it as is.
+
+Nodes return partial updates (a dict with some of these keys); each key is replaced, never merged.
+`turns` is the thread's persistent conversation; every other key belongs to the current question and is
+reset by `load_context` at the start of each turn.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class Turn(TypedDict):
+    question: str
+    answer: str
+    route: str
+    citations: list[dict[str, Any]]
+    failed: bool
+
+
+class Hit(TypedDict):
+    """A retrieved chunk, flattened from `retrieval.types.SearchHit` (plus its estimated token count)."""
+
+    chunk_id: str
+    text: str
+    source: str
+    title: str
+    heading_path: list[str]
+    page: int | None
+    score: float
+    scores: dict[str, float]
+    query: str
+    tokens: int
+
+
+class AgentState(TypedDict, total=False):
+    thread_id: str
+    turns: list[Turn]  # persistent: the thread's earlier turns, oldest first
+    question: str
+    history: list[dict[str, Any]]  # recent turns as chat messages (user/assistant), for prompts
+    route: str
+    route_reason: str
+    queries: list[str]
+    hits: list[Hit]  # retrieved, de-duplicated and fitted to the context budget
+    kept: list[Hit]  # hits the grader kept; numbered [1].. in the answer prompt in this order
+    answer: str
+    citations: list[dict[str, Any]]  # `agent.types.Citation` as dicts
+    abstained: bool
+    verdicts: list[dict[str, Any]]  # `agent.types.Verdict` as dicts
+    feedback: str  # the judge's feedback for the next attempt
+    next_action: str  # after reflect: "done" | "rewrite" | "regenerate"
+    retries: int
+    failed: bool
+    skipped: list[dict[str, str]]
+    trace: list[dict[str, Any]]  # `agent.types.Step` as dicts
+    tokens: dict[str, int]
+    timings: dict[str, float]
+
+
+def fresh_turn(question: str) -> AgentState:
+    """The per-question part of the state, reset at the start of every turn."""
+    return AgentState(
+        question=question,
+        history=[],
+        route="",
+        route_reason="",
+        queries=[],
+        hits=[],
+        kept=[],
+        answer="",
+        citations=[],
+        abstained=False,
+        verdicts=[],
+        feedback="",
+        next_action="",
+        retries=0,
+        failed=False,
+        skipped=[],
+        trace=[],
+        tokens={},
+        timings={},
+    )
