@@ -35,6 +35,7 @@ class DecodeStats:
     decode_calls: int = 0
     draft_proposed: int = 0
     draft_accepted: int = 0
+    tool_call_repairs: int = 0  # model-written calls that failed validation and were regenerated
 
 
 def build_sampler(llm: llama_cpp.Llama, params: SamplingParams, grammar: str | None) -> LlamaSampler:

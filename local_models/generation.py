@@ -220,8 +220,10 @@ class Generation:
     ) -> Finish:
         """Roll the context back to where the bad call starts and generate it again under a grammar."""
         log.info("the model's tool call is invalid (%s); generating it again under a grammar", error)
+        self.decoder.stats.tool_call_repairs += 1
         kept = stream.tokens_before(start)
         self.decoder.truncate(len(self.job.prompt_tokens) + kept)
+        self.completion_tokens = kept  # the discarded call does not count against max_tokens, nor in usage
         filler = stream.text[stream.token_ends[kept - 1] if kept else 0 : start]
         forced = self.decoder.tokenize(filler + CALL_PREFIX)
         if self._budget() <= len(forced) or not self.decoder.decode(forced, self.cancel):
