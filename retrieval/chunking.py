@@ -32,6 +32,16 @@ SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 WORD = re.compile(r"\S+")
 
 
+def chunking_signature(
+    embedder_name: str,
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+    margin_tokens: int = DEFAULT_MARGIN_TOKENS,
+) -> str:
+    """Changes whenever the same document would be chunked or embedded differently. The token limit is
+    the embedder's (`max_tokens`), so its name stands for it: computing this loads no model."""
+    return f"chunker-v{CHUNKER_VERSION}/margin{margin_tokens}/overlap{overlap_tokens}/{embedder_name}"
+
+
 @dataclass(frozen=True)
 class _Unit:
     start: int  # offsets in the section text
@@ -65,11 +75,7 @@ class Chunker:
 
     @property
     def signature(self) -> str:
-        """Changes whenever the same document would be chunked or embedded differently."""
-        return (
-            f"chunker-v{CHUNKER_VERSION}/max{self.max_tokens}/margin{self.margin_tokens}/"
-            f"overlap{self.overlap_tokens}/{self.embedder_name}"
-        )
+        return chunking_signature(self.embedder_name, self.overlap_tokens, self.margin_tokens)
 
     def chunk_id(self, doc_id: str, doc_hash: str, index: int) -> str:
         key = "\x00".join([doc_id, doc_hash, self.signature, str(index)])
@@ -240,4 +246,4 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-__all__ = ["CHUNKER_VERSION", "Chunker", "Document", "Section"]
+__all__ = ["CHUNKER_VERSION", "Chunker", "Document", "Section", "chunking_signature"]

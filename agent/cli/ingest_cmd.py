@@ -1,1 +1,180 @@
-"""(placeholder: commands registered by this module are being built)."""
+"""`ragloop ingest PATH...` and `ragloop collections list|stats|delete`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from agent.cli.app import app
+from agent.cli.common import print_json, settings_from
+
+if TYPE_CHECKING:
+    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.store import Store
+
+collections_app = typer.Typer(help="List, inspect and delete collections.", no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
+
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection name [default: settings.collection].")
+]
+ChromaUrlOpt = Annotated[
+    str | None, typer.Option("--chroma-url", help="Chroma server URL instead of the embedded store.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _embedder_for(store: Store, collection: str, model: str | None) -> SentenceTransformerEmbedder:
+    """The `--embedder` model, else the one the collection was built with, else the bundled default."""
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    if model is None and store.has_collection(collection):
+        model = store.get_collection(collection).embedder
+    backend = "torch"
+    if model and "@" in model:
+        model, backend = model.rsplit("@", 1)
+    if backend not in ("torch", "onnx"):
+        backend = "torch"
+    return SentenceTransformerEmbedder(model, backend=backend)  # type: ignore[arg-type]
+
+
+@app.command("ingest")
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories to ingest.", show_default=False)],
+    collection: CollectionOpt = None,
+    glob: Annotated[
+        str | None, typer.Option("--glob", help="Only files whose name or relative path matches, e.g. '*.md'.")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete documents of files that no longer exist under PATH.")
+    ] = False,
+    embedder: Annotated[
+        str | None,
+        typer.Option("--embedder", help="sentence-transformers model name or path [default: the collection's]."),
+    ] = None,
+    max_mb: Annotated[float, typer.Option("--max-mb", help="Skip files larger than this many MB.", min=0.001)] = 20,
+    json_output: JsonOpt = False,
+    chroma_url: ChromaUrlOpt = None,
+) -> None:
+    """Add files (Markdown, text, HTML, PDF, code, JSONL) to a collection; unchanged files are skipped cheaply."""
+    from retrieval.ingest import check_paths, ingest
+    from retrieval.store import open_store
+
+    settings = settings_from(collection=collection, chroma_url=chroma_url)
+    roots = check_paths(paths)  # before opening anything: a typo is reported at once
+    with open_store(settings.home, settings.chroma_url) as store:
+        report = ingest(
+            roots,
+            store=store,
+            collection=settings.collection,
+            embedder=_embedder_for(store, settings.collection, embedder),
+            home=settings.home,
+            glob=glob,
+            prune=prune,
+            progress=sys.stderr.isatty() and not json_output,
+            max_bytes=int(max_mb * 1024 * 1024),
+        )
+    if json_output:
+        print_json(report.as_dict())
+        return
+    for warning in report.warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    if report.orphans_removed:
+        typer.echo(f"repaired: removed {report.orphans_removed} chunks left by an interrupted ingest", err=True)
+    typer.echo(report.summary())
+
+
+def _collection_row(store: Store, name: str) -> dict[str, Any]:
+    from retrieval.manifest import Manifest
+
+    collection = store.get_collection(name)
+    manifest = Manifest.open(store, name, create=False)
+    return {
+        "name": name,
+        "documents": len(manifest) if manifest is not None else len(collection.documents()),
+        "chunks": collection.count(),
+        "embedder": collection.embedder,
+    }
+
+
+@collections_app.command("list")
+def list_collections(json_output: JsonOpt = False, chroma_url: ChromaUrlOpt = None) -> None:
+    """Show every collection with its documents, chunks and embedding model."""
+    from retrieval.manifest import is_manifest_name
+    from retrieval.store import open_store
+
+    settings = settings_from(chroma_url=chroma_url)
+    with open_store(settings.home, settings.chroma_url) as store:
+        rows = [_collection_row(store, n) for n in store.list_collections() if not is_manifest_name(n)]
+    if json_output:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no collections yet: create one with `ragloop ingest PATH --collection NAME`")
+        return
+    typer.echo(f"{'NAME':<30} {'DOCS':>7} {'CHUNKS':>8}  EMBEDDER")
+    for row in rows:
+        typer.echo(f"{row['name']:<30} {row['documents']:>7} {row['chunks']:>8}  {row['embedder'] or '-'}")
+
+
+@collections_app.command("stats")
+def collection_stats(
+    name: Annotated[str, typer.Argument(help="Collection name.")],
+    json_output: JsonOpt = False,
+    chroma_url: ChromaUrlOpt = None,
+) -> None:
+    """Documents, chunks, embedding model, dimension and BM25 index state of one collection."""
+    from retrieval.bm25 import BM25Index, fingerprint, index_dir
+    from retrieval.manifest import Manifest, check_collection_name
+    from retrieval.store import open_store
+
+    settings = settings_from(chroma_url=chroma_url)
+    check_collection_name(name)
+    with open_store(settings.home, settings.chroma_url) as store:
+        stats = store.stats(name).as_dict()
+        manifest = Manifest.open(store, name, create=False)
+        bm25 = BM25Index.load(index_dir(settings.home, name)) if index_dir(settings.home, name).exists() else None
+        stats["manifest_documents"] = len(manifest) if manifest is not None else None
+        stats["interrupted_ingest"] = bool(manifest and manifest.dirty)
+        stats["bm25_chunks"] = len(bm25) if bm25 is not None else None
+        stats["bm25_current"] = bool(
+            bm25 is not None and manifest is not None and bm25.fingerprint == fingerprint(manifest.chunk_ids())
+        )
+    if json_output:
+        print_json(stats)
+        return
+    for key, value in stats.items():
+        typer.echo(f"{key + ':':<22}{'-' if value is None else value}")
+
+
+@collections_app.command("delete")
+def delete_collection(
+    name: Annotated[str, typer.Argument(help="Collection name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOpt = False,
+    chroma_url: ChromaUrlOpt = None,
+) -> None:
+    """Delete a collection, its document manifest and its BM25 index."""
+    from retrieval.bm25 import delete_index
+    from retrieval.errors import RetrievalError
+    from retrieval.manifest import check_collection_name, delete_manifest
+    from retrieval.store import open_store
+
+    settings = settings_from(chroma_url=chroma_url)
+    check_collection_name(name)
+    with open_store(settings.home, settings.chroma_url) as store:
+        stats = store.stats(name)  # CollectionNotFoundError when it does not exist
+        if not yes:
+            if not sys.stdin.isatty():
+                raise RetrievalError(f"Deleting {name!r} needs confirmation: pass --yes.")
+            typer.confirm(f"Delete collection {name!r} ({stats.chunks} chunks)?", abort=True)
+        store.delete_collection(name)
+        delete_manifest(store, name)
+    delete_index(settings.home, name)
+    if json_output:
+        print_json({"deleted": name, "chunks": stats.chunks})
+        return
+    typer.echo(f"deleted collection {name!r} ({stats.chunks} chunks)")

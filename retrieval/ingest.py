@@ -1,0 +1,302 @@
+"""Ingest files into a collection: load → chunk → embed → store, incremental and crash-consistent.
+
+`ingest(paths, store=..., collection=..., embedder=..., home=...)` walks the paths, loads every file
+(`retrieval.loaders`), and compares each document's content hash (and chunking signature) with the
+collection's manifest (`retrieval.manifest`, a sidecar Chroma collection `<name>__docs`; see that module
+for why it lives there and how it makes interrupted ingests safe). Unchanged documents cost a file read
+and a hash: no chunking, no embedding. New and changed documents are chunked (`retrieval.chunking`),
+embedded in batches, and committed batch by batch: new chunks upserted, then the manifest records
+switched, then the old chunks deleted. `prune=True` deletes the documents of files under the given roots
+that no longer exist; the records of a JSONL file that disappeared from it are deleted whenever the file
+is re-read. At the end the BM25 index is rebuilt from the manifest's chunks (saved atomically by
+`retrieval.bm25`); its fingerprint of chunk ids equals the manifest's, which is how a searcher sees that
+the BM25 index is current.
+
+Only one ingest per collection at a time: the embedded store's lock guarantees it there; with a Chroma
+server, running two ingests into the same collection at once is not supported.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.bm25 import BM25Index, index_dir
+from retrieval.chunking import Chunker, chunking_signature
+from retrieval.errors import RetrievalError
+from retrieval.loaders import DEFAULT_MAX_BYTES, Document, SkipFile, discover, file_key, load_file
+from retrieval.manifest import DocEntry, Manifest, check_collection_name
+from retrieval.store import ChunkCollection, Store
+from retrieval.types import Chunk, Embedder
+
+DEMO_CORPUS = Path(__file__).resolve().parent / "data" / "demo_corpus"
+EMBED_BATCH = 128  # chunks per embed call and per commit
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    files: int = 0
+    added: int = 0  # documents
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # files
+    deleted: int = 0  # documents
+    chunks: int = 0  # chunks embedded and written by this run
+    total_documents: int = 0
+    total_chunks: int = 0
+    orphans_removed: int = 0  # leftovers of an interrupted ingest, deleted at the start
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"{self.collection}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.skipped} skipped, {self.deleted} deleted; {self.chunks} chunks embedded "
+            f"({self.total_chunks} chunks in {self.total_documents} documents) in {self.seconds:.1f}s"
+        )
+
+
+@dataclass
+class _Pending:
+    document: Document
+    chunks: list[Chunk]
+    previous: DocEntry | None
+
+
+def check_paths(paths: Sequence[Path]) -> list[Path]:
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise RetrievalError(f"No such file or directory: {', '.join(missing)}. Check the PATH arguments.")
+    if not paths:
+        raise RetrievalError("Nothing to ingest: give at least one file or directory.")
+    return [Path(p) for p in paths]
+
+
+def open_collection(store: Store, name: str, embedder: Embedder) -> ChunkCollection:
+    """The collection to ingest into, created for `embedder` if new; an error if made with another model."""
+    check_collection_name(name)
+    if store.has_collection(name):
+        collection = store.get_collection(name)
+        if collection.embedder not in (None, embedder.name):
+            raise RetrievalError(
+                f"Collection {name!r} was built with the embedding model {collection.embedder!r}, not "
+                f"{embedder.name!r}. Ingest with that model, or into another --collection."
+            )
+        return collection
+    return store.create_collection(name, embedder=embedder.name, dimension=embedder.dimension)
+
+
+def ingest(
+    paths: Sequence[Path | str],
+    *,
+    store: Store,
+    collection: str,
+    embedder: Embedder,
+    home: Path,
+    glob: str | None = None,
+    prune: bool = False,
+    progress: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    embed_batch: int = EMBED_BATCH,
+    chunker: Chunker | None = None,
+) -> IngestReport:
+    """Bring `collection` up to date with the files under `paths`; see the module docstring."""
+    started = time.perf_counter()
+    roots = check_paths([Path(p) for p in paths])
+    report = IngestReport(collection=check_collection_name(collection))
+    chunks_col = open_collection(store, collection, embedder)
+    manifest = Manifest.open(store, collection)
+    assert manifest is not None
+    if manifest.dirty:
+        report.orphans_removed = remove_orphans(chunks_col, manifest)
+    _chunker = chunker
+    signature = chunker.signature if chunker is not None else chunking_signature(embedder.name)
+
+    def get_chunker() -> Chunker:  # built on first use: it loads the tokenizer
+        nonlocal _chunker
+        if _chunker is None:
+            _chunker = Chunker.for_embedder(embedder)
+        return _chunker
+
+    def warn(message: str) -> None:
+        report.warnings.append(message)
+
+    # 1. read every file; keep the documents that are new or changed
+    pending: list[_Pending] = []
+    seen_docs: set[str] = set()
+    read_files: set[str] = set()
+    found = list(discover(roots, glob))
+    report.files = len(found)
+    for item in _bar(found, progress, "reading", "file"):
+        try:
+            documents = load_file(item.path, max_bytes=max_bytes, warn=warn)
+        except SkipFile as reason:
+            report.skipped += 1
+            warn(f"{item.path}: skipped: {reason}")
+            continue
+        read_files.add(file_key(item.path))
+        for document in documents:
+            if document.doc_id in seen_docs:
+                warn(f"{document.source}: skipped: document id {document.doc_id!r} was already read in this run")
+                continue
+            seen_docs.add(document.doc_id)
+            previous = manifest.get(document.doc_id)
+            if previous and previous.doc_hash == document.doc_hash and previous.signature == signature:
+                report.unchanged += 1
+                continue
+            pending.append(_Pending(document, get_chunker().chunk(document), previous))
+
+    # records that vanished from a file that was read (JSONL), and, with prune, files that are gone
+    gone = [
+        entry.doc_id
+        for entry in manifest.entries.values()
+        if entry.doc_id not in seen_docs
+        and (entry.origin in read_files or (prune and _under(entry.origin, roots) and not _exists(entry.origin)))
+    ]
+
+    # 2. write: new chunks, then the manifest switch, then old chunks out
+    if pending or gone:
+        manifest.mark_dirty()
+        _commit(pending, chunks_col, manifest, embedder, signature, embed_batch, progress, report)
+        if gone:
+            old_ids = [cid for doc_id in gone for cid in manifest.entries[doc_id].chunk_ids]
+            manifest.remove(gone)
+            chunks_col.delete(ids=old_ids)
+            report.deleted = len(gone)
+        manifest.mark_clean()
+
+    # 3. BM25 over exactly the manifest's chunks (rebuilt when it differs)
+    sync_bm25(home, chunks_col, manifest)
+    report.total_documents = len(manifest)
+    report.total_chunks = manifest.chunk_count()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _commit(
+    pending: list[_Pending],
+    chunks_col: ChunkCollection,
+    manifest: Manifest,
+    embedder: Embedder,
+    signature: str,
+    embed_batch: int,
+    progress: bool,
+    report: IngestReport,
+) -> None:
+    total = sum(len(p.chunks) for p in pending)
+    bar = _bar(None, progress, "embedding", "chunk", total=total)
+    try:
+        for group in _groups(pending, embed_batch):
+            chunks = [c for p in group for c in p.chunks]
+            vectors: list[list[float]] = []
+            for start in range(0, len(chunks), embed_batch):
+                vectors.extend(embedder.embed([c.text for c in chunks[start : start + embed_batch]], "document"))
+                bar.update(min(embed_batch, len(chunks) - start))
+            chunks_col.upsert(chunks, vectors)
+            manifest.put(
+                DocEntry(
+                    doc_id=p.document.doc_id,
+                    doc_hash=p.document.doc_hash,
+                    signature=signature,
+                    origin=p.document.origin,
+                    title=p.document.title,
+                    chunk_ids=[c.id for c in p.chunks],
+                )
+                for p in group
+            )
+            stale = [
+                cid
+                for p in group
+                if p.previous is not None
+                for cid in set(p.previous.chunk_ids) - {c.id for c in p.chunks}
+            ]
+            if stale:
+                chunks_col.delete(ids=stale)
+            for p in group:
+                if p.previous is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+            report.chunks += len(chunks)
+    finally:
+        bar.close()
+
+
+def _groups(pending: list[_Pending], size: int) -> Iterator[list[_Pending]]:
+    """Whole documents, about `size` chunks per group (a big document forms a group of its own)."""
+    group: list[_Pending] = []
+    count = 0
+    for item in pending:
+        if group and count + len(item.chunks) > size:
+            yield group
+            group, count = [], 0
+        group.append(item)
+        count += len(item.chunks)
+    if group:
+        yield group
+
+
+def remove_orphans(chunks_col: ChunkCollection, manifest: Manifest) -> int:
+    """Delete chunks that no manifest record names (debris of an interrupted ingest)."""
+    keep = manifest.chunk_ids()
+    orphans = [cid for cid in chunks_col.ids() if cid not in keep]
+    if orphans:
+        chunks_col.delete(ids=orphans)
+    manifest.mark_clean()
+    return len(orphans)
+
+
+def sync_bm25(home: Path, chunks_col: ChunkCollection, manifest: Manifest) -> bool:
+    """Rebuild the collection's BM25 index from the manifest's chunks unless it already matches them."""
+    from retrieval.bm25 import fingerprint
+
+    wanted = manifest.chunk_ids()
+    directory = index_dir(home, chunks_col.name)
+    current = BM25Index.load(directory) if directory.exists() else None
+    if current is not None and current.fingerprint == fingerprint(wanted):
+        return False
+    ids: list[str] = []
+    texts: list[str] = []
+    for page_ids, page_texts in chunks_col.iter_texts():
+        for cid, text in zip(page_ids, page_texts, strict=True):
+            if cid in wanted:
+                ids.append(cid)
+                texts.append(text)
+    BM25Index.build(ids, texts).save(directory)
+    return True
+
+
+def _under(origin: str, roots: list[Path]) -> bool:
+    for root in roots:
+        key = file_key(root)
+        if origin == key or origin.startswith(key.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _exists(origin: str) -> bool:
+    return os.path.lexists(origin)
+
+
+def _bar(items: Any, enabled: bool, desc: str, unit: str, total: int | None = None) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        items,
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=not enabled,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )
