@@ -137,15 +137,22 @@ class Budget:
             if need > left:
                 return f"needs about {need} tokens, {max(left, 0)} left of {self.tokens}"
         if self.seconds is not None:
-            estimates = [
-                self.speeds.get(c.role, SpeedMeter()).estimate(c.prompt_tokens, c.completion_tokens) for c in calls
-            ]
+            estimates = [self._estimate(c) for c in calls]
             if all(e is not None for e in estimates):
                 need_s = sum(e for e in estimates if e is not None)
                 left_s = self.seconds - self.elapsed()
                 if need_s > left_s:
                     return f"needs about {need_s:.1f} s, {max(left_s, 0):.1f} s left of {self.seconds:g} s"
         return None
+
+    def _estimate(self, call: Call) -> float | None:
+        """Seconds for `call` at its backend's speed; an unmeasured backend counts as fast as the fastest measured."""
+        meter = self.speeds.get(call.role)
+        estimate = meter.estimate(call.prompt_tokens, call.completion_tokens) if meter else None
+        if estimate is None:
+            known = [m.estimate(call.prompt_tokens, call.completion_tokens) for m in self.speeds.values()]
+            estimate = min((e for e in known if e is not None), default=None)
+        return estimate
 
     def check(self, name: str, step: Call, reserve: Sequence[Call] = ()) -> bool:
         """True when the optional step `name` may run; otherwise records it as skipped and returns False."""
