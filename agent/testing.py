@@ -4,7 +4,7 @@ A script is one of:
 - a list of replies, consumed one per call, in order;
 - a dict from call kind to a list of replies: each call takes the next reply for its kind, so a test can script
   the judge without caring how many routing or grading calls come first (`call_kind` names the kinds:
-  "route", "rewrite", "grade", "judge", "answer", "tools", "reply");
+  "route", "rewrite", "grade", "judge", "answer", "tools", "reply", and "structured" for other schemas);
 - a function `(messages, request) -> reply`.
 
 A reply is a string (the text), a dict or pydantic model (sent as JSON text), a `ScriptedReply` (text, tool calls,
@@ -70,6 +70,8 @@ def call_kind(messages: list[Message], request: dict[str, Any]) -> str:
     by_schema = {"RouteDecision": "route", "RewriteResult": "rewrite", "GradeResult": "grade", "JudgeResult": "judge"}
     if name in by_schema:
         return by_schema[name]
+    if response_format:
+        return "structured"
     if request.get("tools"):
         return "tools"
     system = str(messages[0].get("content", "")) if messages and messages[0].get("role") == "system" else ""
