@@ -47,6 +47,40 @@ def resolve_model(model: str | Path | None) -> tuple[str, str]:
     return str(model), str(model)
 
 
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def load_model(factory: Any, kind: str, name: str, source: str, **kwargs: Any) -> Any:
+    """Build a sentence-transformers model; a hub name is tried from the local cache first, and the hub is
+    probed before downloading so that offline fails in seconds with a clear message, not after retries."""
+    if Path(source).exists():
+        try:
+            return factory(source, **kwargs)
+        except Exception as exc:
+            raise load_error(kind, name, exc) from exc
+    try:
+        return factory(source, local_files_only=True, **kwargs)
+    except Exception:
+        pass  # not cached: download below
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise load_error(kind, name, OSError("not in the local hub cache and HF_HUB_OFFLINE is set"))
+    endpoint = urlparse(constants.ENDPOINT)
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or 443
+    try:
+        socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise load_error(kind, name, OSError(f"cannot reach {host} to download it ({exc})")) from exc
+    try:
+        return factory(source, **kwargs)
+    except Exception as exc:
+        raise load_error(kind, name, exc) from exc
+
+
 def load_error(kind: str, name: str, exc: BaseException) -> RetrievalError:
     return RetrievalError(
         f"Could not load the {kind} model {name!r}: {type(exc).__name__}: {exc}. "
@@ -65,6 +99,8 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         device: str = "cpu",
         model_kwargs: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        truncate_dim: int | None = None,
     ) -> None:
         self.name, self._source = resolve_model(model)
         if backend != "torch":
@@ -73,6 +109,8 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.device = device
         self._model_kwargs = model_kwargs
+        self._max_tokens = max_tokens
+        self._truncate_dim = truncate_dim
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
@@ -83,15 +121,18 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
-                try:
-                    self._model = SentenceTransformer(
-                        self._source,
-                        device=self.device,
-                        backend=self.backend,
-                        model_kwargs=self._model_kwargs,
-                    )
-                except Exception as exc:
-                    raise load_error("embedding", self.name, exc) from exc
+                self._model = load_model(
+                    SentenceTransformer,
+                    "embedding",
+                    self.name,
+                    self._source,
+                    device=self.device,
+                    backend=self.backend,
+                    model_kwargs=self._model_kwargs,
+                    truncate_dim=self._truncate_dim,
+                )
+                if self._max_tokens is not None:
+                    self._model.max_seq_length = self._max_tokens
             return self._model
 
     @property
@@ -101,14 +142,32 @@ class SentenceTransformerEmbedder:
             raise RetrievalError(f"The embedding model {self.name!r} does not report its dimension.")
         return int(dim)
 
+    @dimension.setter
+    def dimension(self, value: int) -> None:
+        """Truncate embeddings to `value` dimensions (Matryoshka models); set before first use."""
+        if self._model is not None:
+            raise RetrievalError("Set the embedding dimension before the model is first used.")
+        self._truncate_dim = value
+
     @property
     def max_tokens(self) -> int:
         """Longest input in word pieces, special tokens included (256 for MiniLM); longer text is truncated."""
-        return int(self.model.max_seq_length)
+        length = self.model.max_seq_length
+        if length is None:  # pragma: no cover - every transformer model reports it
+            raise RetrievalError(f"The embedding model {self.name!r} does not report its max sequence length.")
+        return int(length)
+
+    @max_tokens.setter
+    def max_tokens(self, value: int) -> None:
+        """Truncate inputs to `value` word pieces (at most the model's limit)."""
+        self._max_tokens = value
+        if self._model is not None:
+            self._model.max_seq_length = value
 
     # -- the seam -----------------------------------------------------------------------------
     def embed(self, texts: list[str], kind: EmbedKind = "document") -> list[list[float]]:
-        return self.embed_array(texts, kind).tolist()  # type: ignore[no-any-return]
+        vectors: list[list[float]] = self.embed_array(texts, kind).tolist()
+        return vectors
 
     def embed_array(self, texts: list[str], kind: EmbedKind = "document") -> Any:
         """Like `embed`, as a float32 numpy array (n, dimension); avoids list conversion on bulk paths."""

@@ -192,6 +192,21 @@ class ChunkCollection:
             return [out[i] for i in ids if i in out]
         return list(out.values())
 
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors by chunk id (missing ids absent)."""
+        out: dict[str, list[float]] = {}
+        id_list = list(ids)
+        for start in range(0, len(id_list), self._batch):
+            res = _chroma_call(
+                f"read {self.name!r}", self._col.get, ids=id_list[start : start + self._batch], include=["embeddings"]
+            )
+            vectors = res.get("embeddings")
+            if vectors is None:
+                continue
+            for cid, vec in zip(res["ids"], vectors, strict=True):
+                out[cid] = [float(x) for x in vec]
+        return out
+
     def ids(self, where: Where | None = None) -> list[str]:
         return [cid for page_ids, _, _ in self._pages(None, where, include=[]) for cid in page_ids]
 
@@ -349,9 +364,7 @@ class Store:
             return
         self._closed = True
         try:
-            close = getattr(self._client, "close", None)
-            if close is not None:
-                close()
+            _close_client(self._client)
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -361,6 +374,19 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _close_client(client: Any) -> None:
+    """Close a chromadb client, and for HTTP the connection pools of its API and admin API (chromadb's
+    `close()` leaves them open). HTTP clients never share their systems (random identifiers)."""
+    servers = [getattr(client, "_server", None)]
+    admin = getattr(client, "_admin_client", None)
+    servers.append(getattr(admin, "_server", None))
+    client.close()
+    for server in servers:
+        session = getattr(server, "_session", None)
+        if session is not None and hasattr(session, "close"):
+            session.close()
 
 
 def lock_path(home: Path) -> Path:
@@ -387,12 +413,15 @@ def open_store(home: Path, chroma_url: str | None = None, lock_timeout: float = 
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise RetrievalError(f"Invalid --chroma-url {chroma_url!r}: expected e.g. http://127.0.0.1:8000")
         port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+        client = None
         try:
             client = chromadb.HttpClient(
                 host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=chroma_settings
             )
             client.heartbeat()
         except Exception as exc:
+            if client is not None:
+                _close_client(client)
             raise RetrievalError(
                 f"Cannot reach the Chroma server at {chroma_url} ({type(exc).__name__}: {exc}). Start it with "
                 "`chroma run --path DIR --host 127.0.0.1 --port PORT`, or drop --chroma-url to use the "

@@ -1,1 +1,124 @@
-"""(placeholder: commands registered by this module are being built)."""
+"""`ragloop search` and `ragloop eval retrieval`. Heavy imports live inside the command functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agent.cli.app import app
+from agent.cli.common import print_json, settings_from
+
+eval_app = typer.Typer(help="Evaluate retrieval (and, later, answers) on standard data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+ModeOpt = Annotated[str, typer.Option("--mode", help="dense | bm25 | hybrid (reciprocal rank fusion).")]
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
+ChromaOpt = Annotated[
+    str | None, typer.Option("--chroma-url", help="Chroma server URL (env RAGLOOP_CHROMA_URL); default embedded.")
+]
+NoRerankOpt = Annotated[bool, typer.Option("--no-rerank", help="Do not rerank even with --rerank-model.")]
+RerankModelOpt = Annotated[
+    str | None,
+    typer.Option("--rerank-model", help="CrossEncoder name or path; enables reranking (off by default)."),
+]
+CandidatesOpt = Annotated[int, typer.Option("--candidates", min=1, help="Fused candidates passed to reranking.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _snippet(text: str, width: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _print_hits(result: Any) -> None:
+    for note in result.notes:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+    if not result.hits:
+        typer.echo("no results")
+        return
+    for hit in result.hits:
+        c = hit.chunk
+        where = c.source + (f" p.{c.page}" if c.page is not None else "")
+        heading = " > ".join(c.heading_path)
+        title = f"{c.title} — " if c.title else ""
+        typer.secho(f"{hit.rank}. {title}{where}" + (f" › {heading}" if heading else ""), bold=True)
+        stages = "  ".join(f"{stage} {value:.4g}" for stage, value in hit.scores.items())
+        typer.echo(f"   score {hit.score:.4g}  ({stages})  id {c.id}")
+        typer.echo(f"   {_snippet(c.text)}")
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Results to return.")] = 5,
+    mode: ModeOpt = "hybrid",
+    no_rerank: NoRerankOpt = False,
+    rerank_model: RerankModelOpt = None,
+    candidates: CandidatesOpt = 30,
+    where: Annotated[
+        str | None, typer.Option("--where", help='Metadata filter as JSON (Chroma syntax), e.g. {"page": 2}.')
+    ] = None,
+    mmr: Annotated[bool, typer.Option("--mmr", help="Push near-identical chunks down (MMR).")] = False,
+    json_out: JsonOpt = False,
+    chroma_url: ChromaOpt = None,
+) -> None:
+    """Search a collection: dense + BM25 fused by reciprocal rank fusion, optionally reranked."""
+    from retrieval.search import build_searcher, check_mode, parse_where
+    from retrieval.store import open_store
+
+    filter_ = parse_where(where)  # bad JSON fails before anything heavy loads
+    search_mode = check_mode(mode)
+    settings = settings_from(collection=collection, chroma_url=chroma_url)
+    with open_store(settings.home, settings.chroma_url) as store:
+        searcher = build_searcher(
+            store,
+            settings.home,
+            settings.collection,
+            rerank_model=None if no_rerank else rerank_model,
+            mode=search_mode,
+            candidates=candidates,
+            where=filter_,
+            mmr=mmr,
+        )
+        result = searcher.run(query, k)
+        if no_rerank:
+            result.notes = ["reranking turned off (--no-rerank)"]
+    if json_out:
+        print_json({"collection": settings.collection, **result.as_dict()})
+    else:
+        _print_hits(result)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset_dir: Annotated[Path, typer.Argument(help="BEIR directory: corpus.jsonl, queries.jsonl, qrels/test.tsv")],
+    k: Annotated[int, typer.Option("--k", min=1, help="Cut-off of the ranking metrics (nDCG@k, MRR@k).")] = 10,
+    mode: ModeOpt = "hybrid",
+    no_rerank: NoRerankOpt = False,
+    rerank_model: RerankModelOpt = None,
+    candidates: CandidatesOpt = 30,
+    split: Annotated[str, typer.Option("--split", help="qrels file name under qrels/ (without .tsv).")] = "test",
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest a BEIR dataset into a temporary store and report nDCG, Recall, MRR and latency per query."""
+    from retrieval.beir import evaluate_beir
+
+    from retrieval.search import check_mode
+
+    report = evaluate_beir(
+        dataset_dir,
+        k=k,
+        mode=check_mode(mode),
+        rerank_model=None if no_rerank else rerank_model,
+        candidates=candidates,
+        split=split,
+    )
+    if json_out:
+        print_json(report.as_dict())
+        return
+    for note in report.notes:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(report.table())

@@ -1,0 +1,77 @@
+"""The cross-encoder seam: `CrossEncoderReranker` implements `retrieval.types.Reranker`.
+
+Reranking is off by default until the project ships its own trained cross-encoder (no registry package
+carries one; see docs/MODELS.md). Any sentence-transformers `CrossEncoder` name or local path enables it.
+The model loads on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from retrieval.embedder import load_model, resolve_model
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+RERANK_OFF_NOTE = (
+    "reranking is off: the project's own cross-encoder is not shipped yet; "
+    "pass --rerank-model NAME_OR_PATH to rerank the fused candidates"
+)
+
+
+class CrossEncoderReranker:
+    """Scores (query, passage) pairs with a sentence-transformers `CrossEncoder`; higher is more relevant."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        backend: Literal["torch", "onnx"] = "torch",
+        batch_size: int = 32,
+        max_length: int | None = 256,
+        device: str = "cpu",
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.name, self._source = resolve_model(model)
+        if backend != "torch":
+            self.name = f"{self.name}@{backend}"
+        self.backend = backend
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self._model_kwargs = model_kwargs
+        self._model: CrossEncoder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> CrossEncoder:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import CrossEncoder
+
+                self._model = load_model(
+                    CrossEncoder,
+                    "reranker",
+                    self.name,
+                    self._source,
+                    device=self.device,
+                    backend=self.backend,
+                    max_length=self.max_length,
+                    model_kwargs=self._model_kwargs,
+                )
+            return self._model
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        if not passages:
+            return []
+        pairs: list[Any] = [(query, p) for p in passages]
+        scores = self.model.predict(
+            pairs,
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return [float(s) for s in scores]
