@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL; default is the embedded store.")
     collection: str = Field("default", description="Collection to ingest into and search.")
 
+    # agent
+    judge_model: str | None = Field(None, description="Judge model for reflection (default: the chat model).")
+    judge_url: str | None = Field(None, description="Judge endpoint (default: the chat model's endpoint).")
+    judge_api_key: str | None = Field(None, description="API key for the judge endpoint.")
+    context_tokens: int = Field(1500, ge=100, description="Token budget of retrieved context in the answer prompt.")
+    max_retries: int = Field(2, ge=0, description="Reflection retries when the judge fails an answer.")
+    max_tool_steps: int = Field(4, ge=1, description="Model turns in the tool-calling loop.")
+    budget_seconds: float | None = Field(None, gt=0, description="Per-question time budget; optional steps skip.")
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
