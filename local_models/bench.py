@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -98,13 +98,8 @@ def stream_http(base_url: str, model: str, messages: Messages, max_tokens: int, 
     start = time.perf_counter()
     first = last = 0.0
     parts: list[str] = []
-    stream = client.chat.completions.create(
-        model=model,
-        messages=messages,
-        max_tokens=max_tokens,
-        temperature=0,
-        seed=0,
-        stream=True,  # type: ignore[arg-type]
+    stream: Any = client.chat.completions.create(
+        model=model, messages=cast(Any, messages), max_tokens=max_tokens, temperature=0, seed=0, stream=True
     )
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -197,7 +192,6 @@ def run_model_bench(
     threads = threads or os.cpu_count() or 2
     resolved = resolve_model(model, cache_dir)
     report = BenchReport(model=resolved.name, runs=runs, max_tokens=max_tokens, threads=threads)
-    common = {"n_ctx": n_ctx, "threads": threads, "cache_dir": cache_dir}
 
     progress("loading the direct llama-cpp-python model")
     llm = Llama(str(resolved.path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
@@ -209,9 +203,11 @@ def run_model_bench(
     question = "Explain in detail how reusing the KV cache speeds up a multi-turn chat, step by step."
     with contextlib.ExitStack() as stack:
         progress("starting servers")
-        ours = stack.enter_context(serve(model, **common))
-        cold = stack.enter_context(serve(model, reuse_prefix=False, **common))
-        lookup = stack.enter_context(serve(model, prompt_lookup=prompt_lookup, **common))
+        ours = stack.enter_context(serve(model, n_ctx=n_ctx, threads=threads, cache_dir=cache_dir))
+        cold = stack.enter_context(serve(model, n_ctx=n_ctx, threads=threads, cache_dir=cache_dir, reuse_prefix=False))
+        lookup = stack.enter_context(
+            serve(model, n_ctx=n_ctx, threads=threads, cache_dir=cache_dir, prompt_lookup=prompt_lookup)
+        )
         peer = stack.enter_context(peer_server(resolved.path, n_ctx, threads)) if with_peer else None
 
         results: dict[str, list[StreamStats]] = {"direct": [], "ours": [], "peer": []}
