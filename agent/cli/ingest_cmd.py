@@ -10,9 +10,9 @@ import typer
 
 from agent.cli.app import app
 from agent.cli.common import print_json, settings_from
+from agent.cli.wiring import embedder_for
 
 if TYPE_CHECKING:
-    from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.store import Store
 
 collections_app = typer.Typer(help="List, inspect and delete collections.", no_args_is_help=True)
@@ -25,20 +25,6 @@ ChromaUrlOpt = Annotated[
     str | None, typer.Option("--chroma-url", help="Chroma server URL instead of the embedded store.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _embedder_for(store: Store, collection: str, model: str | None) -> SentenceTransformerEmbedder:
-    """The `--embedder` model, else the one the collection was built with, else the bundled default."""
-    from retrieval.embedder import SentenceTransformerEmbedder
-
-    if model is None and store.has_collection(collection):
-        model = store.get_collection(collection).embedder
-    backend = "torch"
-    if model and "@" in model:
-        model, backend = model.rsplit("@", 1)
-    if backend not in ("torch", "onnx"):
-        backend = "torch"
-    return SentenceTransformerEmbedder(model, backend=backend)  # type: ignore[arg-type]
 
 
 @app.command("ingest")
@@ -70,7 +56,7 @@ def ingest_command(
             roots,
             store=store,
             collection=settings.collection,
-            embedder=_embedder_for(store, settings.collection, embedder),
+            embedder=embedder_for(store, settings.collection, embedder),
             home=settings.home,
             glob=glob,
             prune=prune,

@@ -1,0 +1,173 @@
+"""Composition for the agent commands (`ask`, `chat`, `demo`, `bench agent`): settings → models, retriever, agent.
+
+    with open_agent(settings) as agent:          # store + searcher + chat/judge clients (+ local server)
+        answer = agent.ask("How does RRF work?")
+
+- Without `model_url` the project's local model server is started for the duration of the block
+  (`local_models.serve.serve`), announced on stderr with the time it took; with it, any OpenAI-compatible
+  endpoint is used as is.
+- The judge defaults to the chat model on the same endpoint. `judge_url` points it elsewhere; a `judge_model`
+  other than the chat model, without `judge_url`, is served by a second local server (or, with `model_url`,
+  asked of the same endpoint by name).
+- The collection is checked before any model starts, so a typo fails in a second, not after a model load.
+Heavy imports stay inside the functions: `ragloop --help` must not load them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.chat_client import ChatClient
+    from agent.run import Agent, AgentConfig, AgentDeps
+    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.search import HybridSearcher
+    from retrieval.store import Store
+
+
+@dataclass
+class Endpoint:
+    """An OpenAI-compatible endpoint and the model name to ask it for."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+
+
+def agent_config(settings: Settings, **overrides: Any) -> AgentConfig:
+    """The agent's knobs from settings; `overrides` set any other `AgentConfig` field (e.g. the baseline)."""
+    from agent.run import AgentConfig
+
+    values: dict[str, Any] = {
+        "context_tokens": settings.context_tokens,
+        "max_retries": settings.max_retries,
+        "max_tool_steps": settings.max_tool_steps,
+        "budget_seconds": settings.budget_seconds,
+    }
+    values.update(overrides)
+    return AgentConfig(**values)
+
+
+def plain_config(settings: Settings) -> AgentConfig:
+    """The evaluation's plain baseline: retrieve the top 5 and answer (no route, rewrite, LLM grading, judge)."""
+    return agent_config(settings, route=False, rewrite=False, llm_grading=False, reflect=False, max_retries=0, k=5)
+
+
+@contextlib.contextmanager
+def local_model(settings: Settings, model: str) -> Iterator[str]:
+    """Start the local server for `model`, announce it on stderr, yield its base URL; stopped on exit."""
+    from local_models.serve import serve
+
+    typer.echo(f"starting local model {model}…", err=True)
+    start = time.perf_counter()
+    with serve(model=model, n_ctx=settings.n_ctx, threads=settings.threads, cache_dir=settings.models_dir) as url:
+        typer.echo(f"local model {model} ready in {time.perf_counter() - start:.1f} s", err=True)
+        yield url
+
+
+@contextlib.contextmanager
+def model_endpoints(settings: Settings, *, judge: bool = True) -> Iterator[tuple[Endpoint, Endpoint | None]]:
+    """(chat endpoint, judge endpoint or None for "same as chat"), starting local servers as needed."""
+    with contextlib.ExitStack() as stack:
+        if settings.model_url:
+            chat = Endpoint(settings.model_url, settings.model, settings.api_key)
+        else:
+            chat = Endpoint(stack.enter_context(local_model(settings, settings.model)), settings.model)
+        judge_endpoint: Endpoint | None = None
+        if judge:
+            judge_model = settings.judge_model or settings.model
+            if settings.judge_url:
+                judge_endpoint = Endpoint(settings.judge_url, judge_model, settings.judge_api_key or settings.api_key)
+            elif judge_model != settings.model:
+                if settings.model_url:
+                    judge_endpoint = Endpoint(
+                        settings.model_url, judge_model, settings.judge_api_key or settings.api_key
+                    )
+                else:
+                    judge_endpoint = Endpoint(stack.enter_context(local_model(settings, judge_model)), judge_model)
+        yield chat, judge_endpoint
+
+
+def embedder_for(store: Store, collection: str, model: str | None) -> SentenceTransformerEmbedder:
+    """The `--embedder` model, else the one the collection was built with, else the bundled default."""
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    if model is None and store.has_collection(collection):
+        model = store.get_collection(collection).embedder
+    backend = "torch"
+    if model and "@" in model:
+        model, backend = model.rsplit("@", 1)
+    if backend not in ("torch", "onnx"):
+        backend = "torch"
+    return SentenceTransformerEmbedder(model, backend=backend)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def open_searcher(settings: Settings) -> Iterator[tuple[Store, HybridSearcher]]:
+    """The store and a hybrid searcher over `settings.collection` (missing collection: a clean error now)."""
+    from retrieval.search import build_searcher
+    from retrieval.store import open_store
+
+    with open_store(settings.home, settings.chroma_url) as store:
+        yield store, build_searcher(store, settings.home, settings.collection)
+
+
+@dataclass
+class Runtime:
+    """What the agents of one command share: the searcher and the chat and judge clients."""
+
+    settings: Settings
+    searcher: HybridSearcher
+    chat: ChatClient
+    judge: ChatClient | None
+
+    def deps(self, config: AgentConfig | None = None) -> AgentDeps:
+        from agent.run import AgentDeps
+        from tools.builtin import builtin_registry
+
+        return AgentDeps(
+            chat=self.chat,
+            judge=self.judge,
+            retriever=self.searcher,
+            tools=builtin_registry(),
+            config=config or agent_config(self.settings),
+        )
+
+    def agent(self, config: AgentConfig | None = None, *, threads_path: Path | None = None) -> Agent:
+        """A new `Agent` (close it, or use it as a context manager); threads in the home unless `threads_path`."""
+        from agent.run import Agent
+
+        return Agent(self.deps(config), home=self.settings.home, threads_path=threads_path)
+
+
+@contextlib.contextmanager
+def open_runtime(settings: Settings) -> Iterator[Runtime]:
+    """Store, searcher and model clients for the settings (local servers started as needed), closed on exit."""
+    from agent.chat_client import ChatClient
+
+    with contextlib.ExitStack() as stack:
+        _store, searcher = stack.enter_context(open_searcher(settings))
+        chat_at, judge_at = stack.enter_context(model_endpoints(settings))
+        chat = ChatClient(chat_at.base_url, chat_at.model, api_key=chat_at.api_key)
+        stack.callback(chat.close)
+        judge = None
+        if judge_at is not None:
+            judge = ChatClient(judge_at.base_url, judge_at.model, api_key=judge_at.api_key)
+            stack.callback(judge.close)
+        yield Runtime(settings, searcher, chat, judge)
+
+
+@contextlib.contextmanager
+def open_agent(settings: Settings, config: AgentConfig | None = None) -> Iterator[Agent]:
+    """An `Agent` over the settings' collection and models; everything it started is stopped on exit."""
+    with open_runtime(settings) as runtime, runtime.agent(config) as agent:
+        yield agent
