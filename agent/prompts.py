@@ -25,12 +25,15 @@ ROUTE_HELP = {
 }
 
 
+ROUTE_REASON_CHARS = 120
+
+
 def route_schema(routes: tuple[str, ...]) -> type[BaseModel]:
     """`{"reason": str, "route": one of routes}`; only the routes available to this agent are allowed."""
     route_type: Any = Literal.__getitem__(routes)
     return create_model(
         "RouteDecision",
-        reason=(str, Field(max_length=300)),
+        reason=(str, Field(max_length=ROUTE_REASON_CHARS)),
         route=(route_type, ...),
     )
 
@@ -53,12 +56,11 @@ class RewriteResult(BaseModel):
 # -- grade ---------------------------------------------------------------------------------------
 
 GRADE_SYSTEM = """You check whether a passage is useful for answering a question.
-Reply in JSON: first a short reason, then "relevant": true if the passage contains information that helps answer
-the question, false otherwise."""
+Reply in JSON: {"relevant": true} if the passage contains information that helps answer the question,
+{"relevant": false} otherwise."""
 
 
 class GradeResult(BaseModel):
-    reason: str = Field(max_length=300)
     relevant: bool
 
 
@@ -106,10 +108,13 @@ Question: {question}
 Answer: {answer}"""
 
 
+JUDGE_RATIONALE_CHARS = 240
+
+
 class JudgeResult(BaseModel):
-    groundedness_rationale: str = Field(max_length=600)
+    groundedness_rationale: str = Field(max_length=JUDGE_RATIONALE_CHARS)
     groundedness_pass: bool
-    relevance_rationale: str = Field(max_length=600)
+    relevance_rationale: str = Field(max_length=JUDGE_RATIONALE_CHARS)
     relevance_pass: bool
 
 

@@ -33,9 +33,10 @@ class AgentConfig:
     llm_grading: bool = True  # False: grade with retrieval scores only (uncertain chunks are kept)
     max_llm_grades: int = 4  # at most this many uncertain chunks are graded by the model per attempt
     reflect: bool = True  # False: no judge, no retries
-    # cheap grading signal: (irrelevant below, relevant at or above) per retrieval stage, best stage first
+    # cheap grading signal: (irrelevant below, relevant at or above) per retrieval stage, best stage first.
+    # dense: all-MiniLM-L6-v2 cosine; on the demo corpus on-topic hits score 0.29-0.66, off-topic questions <= 0.20.
     grade_thresholds: dict[str, tuple[float, float]] = field(
-        default_factory=lambda: {"rerank": (0.05, 0.5), "dense": (0.2, 0.5)}
+        default_factory=lambda: {"rerank": (0.05, 0.5), "dense": (0.25, 0.45)}
     )
 
 

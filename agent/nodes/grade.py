@@ -12,11 +12,18 @@ from agent.prompts import ANSWER_SYSTEM, GRADE_SYSTEM, GradeResult
 from agent.state import AgentState, Hit
 
 Signal = Literal["relevant", "irrelevant", "uncertain"]
-GRADE_MAX_TOKENS = 80
+GRADE_MAX_TOKENS = 20
 
 
-def cheap_signal(hit: Hit, thresholds: dict[str, tuple[float, float]]) -> tuple[Signal, str]:
-    """The verdict of the first stage in `thresholds` that scored the hit, and that stage's name."""
+def cheap_signal(
+    hit: Hit, thresholds: dict[str, tuple[float, float]], bounds: dict[str, float] | None = None
+) -> tuple[Signal, str]:
+    """The verdict of the first stage in `thresholds` that scored the hit, and that stage's name.
+
+    `bounds` holds, per stage, the lowest score among the hits of the same query that have one. A hybrid hit
+    found only by BM25 has no dense score because it was not among the dense candidates, so its similarity is
+    below every dense-scored hit's: when that bound is already under the threshold, the hit is irrelevant.
+    """
     for stage, (low, high) in thresholds.items():
         if stage in hit["scores"]:
             score = hit["scores"][stage]
@@ -25,7 +32,19 @@ def cheap_signal(hit: Hit, thresholds: dict[str, tuple[float, float]]) -> tuple[
             if score < low:
                 return "irrelevant", stage
             return "uncertain", stage
+        if bounds is not None and stage in bounds:
+            return ("irrelevant" if bounds[stage] < low else "uncertain"), f"{stage} bound"
     return "uncertain", "none"
+
+
+def score_bounds(hits: list[Hit]) -> dict[str, dict[str, float]]:
+    """Per query, per stage: the lowest score among that query's hits (see `cheap_signal`)."""
+    bounds: dict[str, dict[str, float]] = {}
+    for hit in hits:
+        per_stage = bounds.setdefault(hit["query"], {})
+        for stage, score in hit["scores"].items():
+            per_stage[stage] = min(score, per_stage.get(stage, score))
+    return bounds
 
 
 def answer_call(ctx: RunContext, context_tokens: int) -> Call:
@@ -40,8 +59,9 @@ def grade(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     counts = {"relevant": 0, "irrelevant": 0, "model kept": 0, "model dropped": 0, "kept unjudged": 0}
     graded_by_model = 0
     reserve = [answer_call(ctx, sum(h["tokens"] for h in hits))]
+    bounds = score_bounds(hits)
     for hit in hits:
-        signal, _stage = cheap_signal(hit, ctx.config.grade_thresholds)
+        signal, _stage = cheap_signal(hit, ctx.config.grade_thresholds, bounds.get(hit["query"]))
         if signal == "relevant":
             counts["relevant"] += 1
             kept.append(hit)

@@ -38,6 +38,16 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         ctx.note("reflection off")
         return {"next_action": "done"}
 
+    if not state.get("citations"):
+        # cheap signal first: an answer from sources that cites none of them is ungrounded, no judge needed
+        rationale = "The answer cites none of the sources; every claim needs a [n] citation."
+        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, rationale, retries).to_dict()]
+        if can_retry and _retry_fits(ctx, state, judge=True):
+            ctx.note(f"no citations: regenerate (retry {retries + 1}/{ctx.config.max_retries})")
+            return {**_retry(state, "regenerate", rationale), "verdicts": verdicts}
+        ctx.note("no citations; no retries left: marked failed")
+        return {"verdicts": verdicts, "next_action": "done", "failed": True}
+
     kept = state.get("kept", [])
     sources = format_sources(kept)
     judge_call = Call(

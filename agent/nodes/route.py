@@ -37,7 +37,7 @@ def route(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         {"role": "user", "content": state["question"]},
     ]
     try:
-        decision = ctx.chat.structured(messages, route_schema(routes), max_tokens=120)
+        decision = ctx.chat.structured(messages, route_schema(routes), max_tokens=100)
     except ModelOutputError as exc:
         ctx.model_error("route", exc)
         ctx.note(f"fallback route: {fallback}")

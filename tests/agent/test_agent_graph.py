@@ -127,7 +127,7 @@ def test_grading_uses_scores_first_and_the_model_only_when_uncertain(make_agent:
             (Chunk(id="x", text="uncertain, model says yes", doc_id="x", source="x.md"), {"dense": 0.3}),
         ]
     )
-    grades = [{"reason": "off topic", "relevant": False}, {"reason": "useful", "relevant": True}]
+    grades = [{"relevant": False}, {"relevant": True}]
     agent, chat = make_agent(
         {"route": [route_to("documents")], "grade": grades, "answer": ["Fusion [1] [2]."], "judge": [verdict()]},
         retriever=retriever,
@@ -195,7 +195,7 @@ def test_follow_up_question_is_rewritten_with_the_thread_history(make_agent: Age
             "route": [route_to("documents"), route_to("documents")],
             "answer": ["BM25 weighs term frequency [1].", "It weighs document length [1]."],
             "rewrite": [{"queries": ["BM25 document length normalization"]}],
-            "grade": [{"reason": "unrelated", "relevant": False}] * 3,
+            "grade": [{"relevant": False}] * 3,
             "judge": [verdict(), verdict()],
         }
     )
@@ -331,3 +331,48 @@ def test_scripted_reply_with_finish_reason_length_is_noted(make_agent: AgentFact
     )
     result = agent.ask(QUESTION)
     assert "answer cut" in next(s.summary for s in result.steps if s.node == "generate")
+
+
+def test_uncited_answer_fails_groundedness_without_asking_the_judge(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": ["Fusion adds up reciprocal ranks.", "Fusion adds up reciprocal ranks [1]."],
+            "judge": [verdict()],
+        }
+    )
+    result = agent.ask(QUESTION)
+    assert chat.kinds() == ["route", "answer", "answer", "judge"]
+    assert "cites none of the sources" in chat.calls[2].messages[-1]["content"]
+    assert [(v.criterion, v.passed, v.attempt) for v in result.verdicts] == [
+        ("groundedness", False, 0),
+        ("groundedness", True, 1),
+        ("relevance", True, 1),
+    ]
+    assert result.retries == 1 and not result.failed and len(result.citations) == 1
+
+    agent, chat = make_agent({"route": [route_to("documents")], "answer": ["No citations here."] * 3})
+    result = agent.ask(QUESTION)
+    assert result.failed and result.retries == 2 and "judge" not in chat.kinds()
+
+
+def test_hybrid_hit_without_a_dense_score_is_bounded_by_its_dense_scored_siblings(make_agent: AgentFactory) -> None:
+    bm25_only = Chunk(id="b", text="world cup winners", doc_id="b", source="b.md")
+    retriever = ScoredRetriever(
+        [
+            (CHUNKS[0], {"dense": 0.12, "bm25": 1.0, "rrf": 0.03}),
+            (bm25_only, {"bm25": 3.0, "rrf": 0.016}),  # not among the dense candidates: similarity below 0.12
+        ]
+    )
+    agent, chat = make_agent({"route": [route_to("documents")]}, retriever=retriever)
+    result = agent.ask("Who won the 1998 football world cup?")
+    assert result.abstained and chat.kinds() == ["route"]
+
+    retriever = ScoredRetriever(
+        [(CHUNKS[0], {"dense": 0.3, "rrf": 0.03}), (bm25_only, {"bm25": 3.0, "rrf": 0.016})]
+    )  # the bound 0.3 is not low enough to decide: both go to the model
+    agent, chat = make_agent(
+        {"route": [route_to("documents")], "grade": [{"relevant": False}] * 2}, retriever=retriever
+    )
+    result = agent.ask("Who won the 1998 football world cup?")
+    assert result.abstained and chat.kinds() == ["route", "grade", "grade"]

@@ -105,7 +105,7 @@ def test_no_budget_skips_nothing(make_agent: AgentFactory) -> None:
     agent, chat = make_agent(
         {
             "route": [route_to("documents")],
-            "grade": [{"reason": "ok", "relevant": True}] * 3,
+            "grade": [{"relevant": True}] * 3,
             "answer": ["Fusion [1]."],
             "judge": [verdict()],
         },
