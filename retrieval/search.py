@@ -5,7 +5,8 @@ Stages and the scores they leave in `SearchHit.scores`:
 - "dense": cosine similarity of query and chunk (1 - Chroma's cosine distance);
 - "bm25": BM25 score (only chunks that share a term with the query have one);
 - "rrf": reciprocal rank fusion (k=60) of the dense and BM25 rankings (hybrid mode);
-- "rerank": cross-encoder score, when a reranker is given and not turned off;
+- "rerank": cross-encoder score of the top `candidates` fused hits, when a reranker is given and not turned
+  off (with k > candidates the other hits follow in fused order, scored by their earlier stage);
 - "mmr": the MMR value, when de-duplication is on.
 `SearchHit.score` is the score of the last stage that ordered the hits.
 The `where` metadata filter (Chroma syntax) restricts both the dense and the BM25 candidates.
@@ -195,11 +196,13 @@ class HybridSearcher:
             ranked = [(cid, scores[cid]["bm25"]) for cid in bm25_ids]
 
         if self.reranker is not None and rerank and ranked:
-            ids = [cid for cid, _ in ranked]
+            # the top `candidates` are reranked; when k is larger the rest follow in their earlier order
+            head, tail = ranked[: self.candidates], ranked[self.candidates :]
+            ids = [cid for cid, _ in head]
             values = timed("rerank", lambda: self.reranker.score(query, [chunks[c].text for c in ids]))  # type: ignore[union-attr]
             for cid, value in zip(ids, values, strict=True):
                 scores[cid]["rerank"] = value
-            ranked = sorted(zip(ids, values, strict=True), key=lambda pair: -pair[1])
+            ranked = sorted(zip(ids, values, strict=True), key=lambda pair: -pair[1]) + tail
         elif self.reranker is None:
             notes.append(RERANK_OFF_NOTE)
         else:
