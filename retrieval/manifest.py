@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retrieval.errors import RetrievalError
-from retrieval.store import ChunkCollection, Store
+from retrieval.store import ChunkCollection, Store, validate_collection_name
 from retrieval.types import Chunk
 
 MANIFEST_SUFFIX = "__docs"
@@ -43,6 +43,8 @@ def is_manifest_name(name: str) -> bool:
 
 
 def check_collection_name(name: str) -> str:
+    """A valid name for a user collection (Chroma's rules, and not a manifest's)."""
+    validate_collection_name(name)
     if is_manifest_name(name):
         raise RetrievalError(
             f"Collection names ending in {MANIFEST_SUFFIX!r} are reserved for ragloop's document manifests; "
