@@ -15,7 +15,7 @@ from retrieval.ingest import IngestReport, ingest
 from retrieval.loaders import file_key
 from retrieval.manifest import manifest_name
 from retrieval.store import Store, open_store
-from retrieval.testing import CountingEmbedder
+from retrieval.testing import CountingEmbedder, HashEmbedder
 
 COLLECTION = "docs"
 
@@ -197,3 +197,23 @@ def test_counting_embedder_delegates(counting: CountingEmbedder, embedder: Sente
     vectors = counting.embed(["a", "b"], "query")
     assert len(vectors) == 2 and len(vectors[0]) == 384
     assert (counting.calls, counting.texts, counting.kinds) == (1, 2, ["query"])
+
+
+def test_invalid_collection_name_is_reported_first(tmp_path: Path, home: Path, store: Store) -> None:
+    (tmp_path / "a.md").write_text("# A\n\ntext")
+    with pytest.raises(RetrievalError, match="Invalid collection name 'm'"):
+        ingest([tmp_path / "a.md"], store=store, collection="m", embedder=HashEmbedder(), home=home, progress=False)
+
+
+def test_any_embedder_works_and_the_hash_embedder_is_sane(tmp_path: Path, home: Path, store: Store) -> None:
+    fake = HashEmbedder(dimension=32, max_tokens=24)
+    a, b, c = fake.embed(["red apples and pears", "apples and red pears", "diesel engines"])
+    assert a == b and len(a) == 32 and abs(sum(x * x for x in a) - 1) < 1e-9
+    assert sum(x * y for x, y in zip(a, c, strict=True)) < 0.5
+    write_corpus(tmp_path / "corpus")
+    report = ingest([tmp_path / "corpus"], store=store, collection="fake", embedder=fake, home=home, progress=False)
+    assert report.added == 7
+    assert store.get_collection("fake").embedder == "hash-embedder"
+    assert_clean(store, home, "fake")
+    with pytest.raises(RetrievalError, match="hash-embedder"):  # one collection, one embedding model
+        ingest([tmp_path / "corpus"], store=store, collection="fake", embedder=HashEmbedder(name="other"), home=home)
