@@ -141,7 +141,7 @@ def ingest(
             documents = load_file(item.path, max_bytes=max_bytes, warn=warn)
         except SkipFile as reason:
             report.skipped += 1
-            warn(f"{item.path}: skipped: {reason}")
+            warn(f"{file_key(item.path)}: skipped: {reason}")
             continue
         read_files.add(file_key(item.path))
         for document in documents:

@@ -75,6 +75,7 @@ def load_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, warn: Warn | No
     if path.is_dir():
         raise SkipFile("is a directory")
     key = file_key(path)
+    path = Path(key)  # sources and warnings name the file by its absolute path, however it was given
     documents = loader_for(path)(path, key, max_bytes=max_bytes, warn=warn or (lambda message: None))
     for document in documents:
         document.origin = key

@@ -37,10 +37,15 @@ class _Walker:
     def __init__(self) -> None:
         self.events: list[tuple[str, int, str]] = []
         self.buffer: list[str] = []
+        self.in_pre = 0  # inside <pre> (at any depth) line breaks are kept
 
     def flush(self) -> None:
-        text = SPACES.sub(" ", "".join(self.buffer)).strip()
-        text = "\n".join(line.strip() for line in text.split("\n") if line.strip())
+        raw = "".join(self.buffer)
+        if self.in_pre:
+            text = "\n".join(line.rstrip() for line in raw.strip("\n").split("\n")).strip("\n")
+        else:
+            text = SPACES.sub(" ", raw).strip()
+            text = "\n".join(line.strip() for line in text.split("\n") if line.strip())
         if text:
             self.events.append(("para", 0, text))
         self.buffer = []
@@ -50,7 +55,7 @@ class _Walker:
             if isinstance(child, NON_TEXT):
                 continue
             if isinstance(child, NavigableString):
-                self.buffer.append(str(child).replace("\n", " ") if node.name != "pre" else str(child))
+                self.buffer.append(str(child) if self.in_pre else str(child).replace("\n", " "))
                 continue
             if not isinstance(child, Tag) or child.name in INVISIBLE or _hidden(child):
                 continue
@@ -61,8 +66,10 @@ class _Walker:
                     self.events.append(("heading", HEADINGS[child.name], heading))
             elif child.name in BLOCKS:
                 self.flush()
+                self.in_pre += child.name == "pre"
                 self.walk(child)
                 self.flush()
+                self.in_pre -= child.name == "pre"
             else:
                 self.walk(child)
 

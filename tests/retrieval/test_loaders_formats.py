@@ -183,3 +183,18 @@ def test_crlf_and_bom_are_normalized(tmp_path: Path, suffix: str) -> None:
     doc = load_file(path)[0]
     assert "\r" not in doc.text and "\ufeff" not in doc.text
     assert "line one" in doc.text
+
+
+def test_html_pre_keeps_line_breaks(tmp_path: Path) -> None:
+    path = tmp_path / "code.html"
+    path.write_text("<h1>Run</h1><pre><code>make install\nmake   demo\n</code></pre><p>Then   wait.</p>")
+    doc = _load_one(path)
+    assert doc.text == "Run\n\nmake install\nmake   demo\n\nThen wait."
+
+
+def test_sources_are_absolute_whatever_the_path_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\ntext")
+    monkeypatch.chdir(tmp_path)
+    doc = _load_one(Path("docs/a.md"))
+    assert doc.source == doc.doc_id == (tmp_path / "docs" / "a.md").as_posix()
