@@ -79,9 +79,14 @@ class Decoder:
         self.n_batch = llm.n_batch
         self.stats = DecodeStats()
         self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
 
     def is_eog(self, token: int) -> bool:
-        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+        """Does `token` end generation (end-of-sequence, end-of-turn)? Cached per token id."""
+        known = self._eog.get(token)
+        if known is None:
+            known = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+        return known
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token (special tokens render as nothing); cached per token id."""
@@ -109,10 +114,12 @@ class Decoder:
         """Forget every position from `n` on."""
         if n >= len(self.tokens):
             return
-        if not self.llm._ctx.kv_cache_seq_rm(0, n, -1):
-            self.clear()  # some caches (sliding window, recurrent) cannot drop a suffix
+        if self.llm._ctx.kv_cache_seq_rm(0, n, -1):
+            del self.tokens[n:]
             return
-        del self.tokens[n:]
+        kept = self.tokens[:n]  # some caches (recurrent, hybrid) cannot drop a suffix: rebuild the prefix
+        self.clear()
+        self.decode(kept)
 
     def reuse_prefix(self, prompt: list[int]) -> int:
         """Keep the longest cached prefix of `prompt` (leaving at least one token to evaluate, for fresh
@@ -123,8 +130,12 @@ class Decoder:
                 break
             common += 1
         common = min(common, len(prompt) - 1)
-        self.truncate(common)
-        return len(self.tokens)
+        if common < len(self.tokens):
+            if not self.llm._ctx.kv_cache_seq_rm(0, common, -1):
+                self.clear()
+                return 0
+            del self.tokens[common:]
+        return common
 
     def decode(self, tokens: list[int], cancel: threading.Event | None = None, all_logits: bool = False) -> bool:
         """Append `tokens` to the context in batches; False when cancelled between batches."""

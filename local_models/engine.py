@@ -190,15 +190,19 @@ class LlamaEngine:
             raise ValueError("this job was not prepared by LlamaEngine.prepare_*")
         self._decoder.stats = DecodeStats()
         generation = Generation(self._decoder, self._draft, job, plan, cancel)
-        if not self.reuse_prefix:
-            self._decoder.clear()
-        cached = self._decoder.reuse_prefix(job.prompt_tokens)
-        prefilled = self._decoder.decode(job.prompt_tokens[cached:], cancel)
-        generation.prompt_done = perf_counter()
-        if not prefilled:
-            yield generation.finish_event("cancelled", "", [], cached)
-            return
-        yield from generation.events(cached)
+        try:
+            if not self.reuse_prefix:
+                self._decoder.clear()
+            cached = self._decoder.reuse_prefix(job.prompt_tokens)
+            prefilled = self._decoder.decode(job.prompt_tokens[cached:], cancel)
+            generation.prompt_done = perf_counter()
+            if not prefilled:
+                yield generation.finish_event("cancelled", "", [], cached)
+                return
+            yield from generation.events(cached)
+        except Exception:
+            self._decoder.clear()  # after a failed decode the cache may not match our record of it
+            raise
 
 
 def check_sampling(sampling: SamplingParams) -> None:

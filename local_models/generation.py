@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from local_models.tool_calls import (
 from local_models.types import Event, FinishEvent, FinishReason, Job, Timings, TokenEvent, ToolCall, Usage
 
 log = logging.getLogger(__name__)
+
+_NAMED = re.compile(r'\s*\{\s*"name"\s*:\s*"([^"]+)"')  # the start of a bare call, even if broken later
 
 Finish = tuple[FinishReason, str, list[ToolCall]]  # finish reason, visible text, tool calls
 
@@ -152,11 +155,18 @@ class Generation:
 
     def _auto(self) -> Generator[Event, None, Finish]:
         stream = TextStream(self.job.sampling.stop, markers=(OPEN_TAG,), hold_whitespace=True)
-        call_at, bare, stopped = -1, False, False
+        call_at, bare, may_be_bare, stopped = -1, False, True, False
         for piece in self._pieces(None):
             stream.push(piece)
-            if call_at >= 0:
-                if _calls_over(stream.text[call_at:], bare):
+            if bare:
+                parsed = _leading_object(stream.text[call_at:])
+                if parsed is None:
+                    continue
+                if self._names_tool(parsed):
+                    break
+                call_at, bare = -1, False  # a JSON answer, not a call: stream it as text
+            elif call_at >= 0:
+                if _tagged_calls_over(stream.text[call_at:]):
                     break
                 continue
             stop_at, tag = stream.find_stop(), stream.find(OPEN_TAG)
@@ -169,25 +179,26 @@ class Generation:
                 call_at = tag
                 if text := stream.release(len(stream.text[:tag].rstrip())):
                     yield TokenEvent(text)
-            elif stream.emitted == 0 and stream.text.lstrip().startswith("{"):
-                call_at, bare = len(stream.text) - len(stream.text.lstrip()), True  # maybe a bare call
+            elif may_be_bare and stream.emitted == 0 and stream.text.lstrip().startswith("{"):
+                call_at, bare, may_be_bare = len(stream.text) - len(stream.text.lstrip()), True, False
             elif text := stream.release():
                 yield TokenEvent(text)
         visible = stream.text[: stream.emitted]
         if self.ended == "cancelled":
             return "cancelled", visible, []
+        if bare:
+            finish = self._bare_call(stream, call_at)
+            if finish is not None:
+                return finish
+            call_at = -1  # unfinished JSON that names no tool: plain text
         if call_at < 0:
             if not stopped and (text := stream.release(len(stream.text))):
                 yield TokenEvent(text)
             return self._reason(stopped), stream.text[: stream.emitted], []
-        if bare:
-            finish = self._bare_call(stream, call_at)
-            if finish is None:  # not a call after all: plain JSON text
-                if text := stream.release(len(stream.text)):
-                    yield TokenEvent(text)
-                return self._reason(False), stream.text, []
-            return finish
         return self._tagged_calls(stream, call_at, visible)
+
+    def _names_tool(self, value: Any) -> bool:
+        return isinstance(value, dict) and value.get("name") in self.plan.parameters
 
     def _tagged_calls(self, stream: TextStream, call_at: int, visible: str) -> Finish:
         calls: list[ToolCall] = []
@@ -203,15 +214,19 @@ class Generation:
         return "tool_calls", visible, calls
 
     def _bare_call(self, stream: TextStream, call_at: int) -> Finish | None:
-        body = stream.text[call_at:].strip()
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError:
+        """A bare `{"name": ..., "arguments": ...}` answer naming a tool is a call (repaired if broken)."""
+        body = stream.text[call_at:]
+        parsed = _leading_object(body)
+        if parsed is None:
+            match = _NAMED.match(body)
+            if match is None or match[1] not in self.plan.parameters:
+                return None
+            error = ToolCallError("the call is not valid JSON", match[1])
+            return self._repair(stream, call_at, error, "", [])
+        if not self._names_tool(parsed):
             return None
-        if not isinstance(data, dict) or data.get("name") not in self.plan.parameters:
-            return None
         try:
-            return "tool_calls", "", [parse_call(body, self.plan.parameters)]
+            return "tool_calls", "", [parse_call(json.dumps(parsed), self.plan.parameters)]
         except ToolCallError as exc:
             return self._repair(stream, call_at, exc, "", [])
 
@@ -226,7 +241,8 @@ class Generation:
         self.completion_tokens = kept  # the discarded call does not count against max_tokens, nor in usage
         filler = stream.text[stream.token_ends[kept - 1] if kept else 0 : start]
         forced = self.decoder.tokenize(filler + CALL_PREFIX)
-        if self._budget() <= len(forced) or not self.decoder.decode(forced, self.cancel):
+        no_room = self.decoder.n_ctx - len(self.decoder.tokens) <= len(forced) + 1 or self._budget() <= 0
+        if no_room or not self.decoder.decode(forced, self.cancel):
             return ("cancelled" if self.cancel is not None and self.cancel.is_set() else "length"), visible, []
         parameters = self.plan.parameters
         if error.name is not None:
@@ -234,15 +250,16 @@ class Generation:
         return self._call(parameters, tool_call_grammar(parameters, CALL_SUFFIX), visible, calls)
 
 
-def _calls_over(text: str, bare: bool) -> bool:
-    """Is the call markup complete? A bare object ends when it parses; tagged calls end when anything but
-    another `<tool_call>` follows a closing tag."""
-    if bare:
-        try:
-            json.JSONDecoder().raw_decode(text)
-        except json.JSONDecodeError:
-            return False
-        return True
+def _leading_object(text: str) -> Any:
+    """The JSON value at the start of `text`, or None while it is incomplete or invalid."""
+    try:
+        return json.JSONDecoder().raw_decode(text)[0]
+    except json.JSONDecodeError:
+        return None
+
+
+def _tagged_calls_over(text: str) -> bool:
+    """Tagged calls end when anything but another `<tool_call>` follows a closing tag."""
     last = text.rfind(CLOSE_TAG)
     if last < 0:
         return False
