@@ -7,7 +7,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ class Running:
     engine: Any
     app: Any
     api_key: str | None = None
+    clients: list[openai.OpenAI] = field(default_factory=list)
 
     @property
     def root(self) -> str:
@@ -37,7 +38,13 @@ class Running:
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("timeout", 60)
         kwargs.setdefault("api_key", self.api_key or "unused")
-        return openai.OpenAI(base_url=self.base_url, **kwargs)
+        client = openai.OpenAI(base_url=self.base_url, **kwargs)
+        self.clients.append(client)  # closed with the server, so no socket is left to the garbage collector
+        return client
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -73,10 +80,12 @@ def run_app(engine: Any, **settings: Any) -> Iterator[Running]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+    running = Running(f"http://127.0.0.1:{port}/v1", engine, app, settings.get("api_key"))
     try:
         wait_until(lambda: server.started, "the test server to start")
-        yield Running(f"http://127.0.0.1:{port}/v1", engine, app, settings.get("api_key"))
+        yield running
     finally:
+        running.close()
         server.should_exit = True
         thread.join(10)
         sock.close()
@@ -95,4 +104,8 @@ def real_server() -> Iterator[Running]:
     from local_models.serve import serve
 
     with serve(SMALL_MODEL, n_ctx=2048, threads=2) as base_url:
-        yield Running(base_url, None, None)
+        running = Running(base_url, None, None)
+        try:
+            yield running
+        finally:
+            running.close()

@@ -14,8 +14,8 @@ from local_models.serve import ServerStartError, serve
 def test_serve_starts_a_child_server_and_stops_it() -> None:
     with serve("echo", engine="scripted", api_key="k") as base_url:
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
-        client = openai.OpenAI(base_url=base_url, api_key="k", max_retries=0)
-        reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "ping"}])
+        with openai.OpenAI(base_url=base_url, api_key="k", max_retries=0) as client:
+            reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "ping"}])
         assert reply.choices[0].message.content == "ping"
         assert httpx.get(base_url.removesuffix("/v1") + "/health").status_code == 401  # the key is enforced
     with pytest.raises(httpx.ConnectError):
