@@ -6,6 +6,7 @@ Command modules import their heavy dependencies inside the command functions, so
 
 # Importing a command module registers its commands on the app.
 from agent.cli import (  # noqa: F401
+    ask_cmd,
     bench_cmd,
     demo_cmd,
     ingest_cmd,

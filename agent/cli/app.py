@@ -15,19 +15,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 models_app = typer.Typer(help="List and locate the local GGUF models.", no_args_is_help=True)
-bench_app = typer.Typer(
-    help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True
-)
+bench_app = typer.Typer(help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is meant for the user: printed without a traceback."""
+    from agent.errors import AgentError
     from agent.settings import SettingsError
     from local_models.errors import ModelError
 
-    types: list[type[BaseException]] = [SettingsError, ModelError]
+    types: list[type[BaseException]] = [SettingsError, ModelError, AgentError]
     try:
         from retrieval.errors import RetrievalError
 

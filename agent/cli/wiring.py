@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -171,3 +171,38 @@ def open_agent(settings: Settings, config: AgentConfig | None = None) -> Iterato
     """An `Agent` over the settings' collection and models; everything it started is stopped on exit."""
     with open_runtime(settings) as runtime, runtime.agent(config) as agent:
         yield agent
+
+
+# -- flags shared by the agent commands ------------------------------------------------------------
+
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection to answer from [default: settings.collection].")
+]
+ThreadOpt = Annotated[
+    str | None, typer.Option("--thread", "-t", help="Continue this thread (ids: `ragloop chat` → /threads).")
+]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Chat model: registered name or .gguf path [default: settings].")
+]
+ModelUrlOpt = Annotated[
+    str | None,
+    typer.Option("--model-url", help="OpenAI-compatible base URL (…/v1); without it the local server is started."),
+]
+ApiKeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key for --model-url (or RAGLOOP_API_KEY).")]
+JudgeModelOpt = Annotated[
+    str | None, typer.Option("--judge-model", help="Judge model for reflection [default: the chat model].")
+]
+JudgeUrlOpt = Annotated[
+    str | None, typer.Option("--judge-url", help="OpenAI-compatible base URL of the judge [default: the chat one].")
+]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--budget-seconds", min=0.1, help="Per-question time budget: optional steps that would exceed it skip."
+    ),
+]
+ChromaUrlOpt = Annotated[
+    str | None, typer.Option("--chroma-url", help="Chroma server URL instead of the embedded store.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only on stdout (progress goes to stderr).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show the node trace (on stderr).")]
