@@ -129,7 +129,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
                 messages, sampling, tools=tools, tool_choice=body.tool_choice, response_format=body.response_format
             )
 
-        ticket = await _start(request, scheduler, prepare, "/v1/chat/completions")
+        ticket = await _start(request, scheduler, prepare, "/v1/chat/completions", body.stream)
         rid = schemas.new_id("chatcmpl")
         if body.stream:
             return _sse(_chat_stream(ticket, rid, model, body.include_usage), ticket)
@@ -144,7 +144,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
         def prepare(eng: Engine) -> Job:
             return eng.prepare_completion(prompt, sampling, response_format=body.response_format)
 
-        ticket = await _start(request, scheduler, prepare, "/v1/completions")
+        ticket = await _start(request, scheduler, prepare, "/v1/completions", body.stream)
         rid = schemas.new_id("cmpl")
         if body.stream:
             return _sse(_completion_stream(ticket, rid, model, body.include_usage), ticket)
@@ -194,10 +194,12 @@ async def _next(request: Request, ticket: Ticket) -> Any:
                 raise APIError(503, "The client disconnected; the request was cancelled.", code="cancelled") from None
 
 
-async def _start(request: Request, scheduler: Scheduler, prepare: Callable[[Engine], Job], endpoint: str) -> Ticket:
+async def _start(
+    request: Request, scheduler: Scheduler, prepare: Callable[[Engine], Job], endpoint: str, stream: bool
+) -> Ticket:
     """Queue the job and wait until it runs (its prompt accepted) or fails."""
     try:
-        ticket = scheduler.submit(prepare, endpoint)
+        ticket = scheduler.submit(prepare, endpoint, stream=stream)
     except QueueFullError as exc:
         raise APIError(
             503,

@@ -55,9 +55,12 @@ class QueueFullError(Exception):
 class Ticket:
     """One request's place in the queue, and the channel its results come back on."""
 
-    def __init__(self, prepare: Prepare, endpoint: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, prepare: Prepare, endpoint: str, loop: asyncio.AbstractEventLoop, *, stream: bool = True
+    ) -> None:
         self.prepare = prepare
         self.endpoint = endpoint
+        self.stream = stream  # False: token events are not posted, only the finish (fewer loop wake-ups)
         self.cancel_event = threading.Event()
         self.submitted = time.perf_counter()
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
@@ -96,8 +99,8 @@ class Scheduler:
 
     # -- event-loop side ---------------------------------------------------------------------------
 
-    def submit(self, prepare: Prepare, endpoint: str) -> Ticket:
-        ticket = Ticket(prepare, endpoint, asyncio.get_running_loop())
+    def submit(self, prepare: Prepare, endpoint: str, *, stream: bool = True) -> Ticket:
+        ticket = Ticket(prepare, endpoint, asyncio.get_running_loop(), stream=stream)
         with self._cond:
             if self._stopping:
                 raise QueueFullError(len(self._waiting), 1)
@@ -193,7 +196,8 @@ class Scheduler:
                     first = False
                 if isinstance(event, FinishEvent):
                     self.metrics.observe_finish(ticket.endpoint, event)
-                ticket.post(event)
+                if ticket.stream or not isinstance(event, TokenEvent):
+                    ticket.post(event)
         except Exception as exc:
             log.error("the engine failed while generating", exc_info=exc)
             ticket.post(Failed(exc))
