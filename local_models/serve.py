@@ -102,7 +102,7 @@ def start_server(
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     args = [sys.executable, "-m", "local_models.server", "--model", model, "--n-ctx", str(n_ctx)]
-    args += ["--host", "127.0.0.1", "--port", str(port), "--fd", str(sock.fileno())]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--fd", str(sock.fileno()), "--parent-pid", str(os.getpid())]
     optional = {
         "--threads": threads,
         "--max-queue": max_queue,

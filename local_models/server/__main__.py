@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 import types
 import typing
 from pathlib import Path
@@ -32,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(flag, type=kind, default=None, help=help_text)
     parser.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)  # an inherited listening socket
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # exit when it dies
     return parser
 
 
@@ -52,6 +56,9 @@ def _scalar(annotation: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     fd = args.pop("fd")
+    parent = args.pop("parent_pid")
+    if parent is not None:
+        _exit_with_parent(parent)
     given = {key: value for key, value in args.items() if value is not None}
     if "api_key" not in given and os.environ.get("RAGLOOP_API_KEY"):
         given["api_key"] = os.environ["RAGLOOP_API_KEY"]
@@ -70,6 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Stop (SIGTERM to ourselves, so uvicorn shuts down cleanly) when the process that started us is gone,
+    so a killed test run or CLI never leaves a model server behind."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

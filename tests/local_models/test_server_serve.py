@@ -37,3 +37,43 @@ def test_module_help_lists_the_settings_flags() -> None:
     ).stdout
     for flag in ("--model", "--port", "--n-ctx", "--threads", "--api-key", "--max-queue", "--prompt-lookup"):
         assert flag in out
+
+
+def test_child_server_exits_when_its_parent_dies() -> None:
+    import subprocess
+    import time
+
+    code = (
+        "import sys, time\n"
+        "from local_models.serve import start_server\n"
+        "server = start_server('echo', engine='scripted')\n"
+        "print(server.proc.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        parent.kill()  # no chance to clean up
+        parent.wait(10)
+        deadline = time.monotonic() + 60
+        while _alive(child):
+            assert time.monotonic() < deadline, "the orphaned server is still running"
+            time.sleep(0.1)
+    finally:
+        if parent.stdout is not None:
+            parent.stdout.close()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
