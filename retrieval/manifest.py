@@ -176,3 +176,10 @@ def delete_manifest(store: Store, collection: str) -> None:
     name = manifest_name(collection)
     if store.has_collection(name):
         store.delete_collection(name)
+
+
+def current_chunk_ids(store: Store, collection: str) -> set[str] | None:
+    """The chunk ids the manifest names: what a reader should trust while an ingest is running or after
+    one was interrupted. None for a collection without a manifest (filled by other means than `ingest`)."""
+    manifest = Manifest.open(store, collection, create=False)
+    return None if manifest is None else manifest.chunk_ids()

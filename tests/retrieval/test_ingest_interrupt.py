@@ -18,6 +18,7 @@ from ingest_fixtures import assert_clean, check_consistent
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.ingest import ingest
 from retrieval.loaders import content_hash, file_key
+from retrieval.manifest import current_chunk_ids
 from retrieval.store import open_store
 from retrieval.testing import CountingEmbedder
 
@@ -133,7 +134,9 @@ def test_sigkill_leaves_documents_old_or_new_and_next_ingest_repairs(
         assert set(versions) == set(old)
         assert all(versions[d] in (old[d], new[d]) for d in versions)
         assert sum(versions[d] == new[d] for d in versions) == new_docs
-        leftover = set(store.get_collection("docs").ids()) - manifest.chunk_ids()
+        trusted = current_chunk_ids(store, "docs")
+        assert trusted == manifest.chunk_ids()
+        leftover = set(store.get_collection("docs").ids()) - trusted
         assert len(leftover) == orphans
 
         counting = CountingEmbedder(embedder)
