@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from agent.chat_client import ChatClient
     from agent.run import Agent, AgentConfig, AgentDeps
     from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.ingest import IngestReport
     from retrieval.search import HybridSearcher
     from retrieval.store import Store
 
@@ -119,6 +120,22 @@ def open_searcher(settings: Settings) -> Iterator[tuple[Store, HybridSearcher]]:
 
     with open_store(settings.home, settings.chroma_url) as store:
         yield store, build_searcher(store, settings.home, settings.collection)
+
+
+def ingest_demo_corpus(settings: Settings, *, progress: bool = False) -> IngestReport:
+    """Bring the settings' collection up to date with the bundled demo corpus (unchanged files cost a hash)."""
+    from retrieval.ingest import DEMO_CORPUS, ingest
+    from retrieval.store import open_store
+
+    with open_store(settings.home, settings.chroma_url) as store:
+        return ingest(
+            [DEMO_CORPUS],
+            store=store,
+            collection=settings.collection,
+            embedder=embedder_for(store, settings.collection, None),
+            home=settings.home,
+            progress=progress,
+        )
 
 
 @dataclass
