@@ -30,7 +30,7 @@ from retrieval.bm25 import BM25Index, index_dir
 from retrieval.chunking import Chunker, chunking_signature
 from retrieval.errors import RetrievalError
 from retrieval.loaders import DEFAULT_MAX_BYTES, Document, SkipFile, discover, file_key, load_file
-from retrieval.manifest import DocEntry, Manifest, check_collection_name
+from retrieval.manifest import DocEntry, Manifest, check_collection_name, delete_manifest
 from retrieval.store import ChunkCollection, Store
 from retrieval.types import Chunk, Embedder
 
@@ -113,6 +113,8 @@ def ingest(
     started = time.perf_counter()
     roots = check_paths([Path(p) for p in paths])
     report = IngestReport(collection=check_collection_name(collection))
+    if not store.has_collection(collection):
+        delete_manifest(store, collection)  # a manifest left by a collection deleted behind our back lies
     chunks_col = open_collection(store, collection, embedder)
     manifest = Manifest.open(store, collection)
     assert manifest is not None

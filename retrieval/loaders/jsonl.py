@@ -4,6 +4,9 @@
 re-ingests; other scalar fields (str, int, float, bool) become metadata. A malformed line (bad JSON,
 not an object, no id, no text, a repeated id) is skipped with a warning naming the file and line.
 The document's text is the title and the text, separated by a blank line.
+
+Record ids are document ids for the whole collection: the same id in two JSONL files is one document
+(the file ingested last wins), and within one run the second occurrence is skipped with a warning.
 """
 
 from __future__ import annotations

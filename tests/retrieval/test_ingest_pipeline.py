@@ -217,3 +217,13 @@ def test_any_embedder_works_and_the_hash_embedder_is_sane(tmp_path: Path, home: 
     assert_clean(store, home, "fake")
     with pytest.raises(RetrievalError, match="hash-embedder"):  # one collection, one embedding model
         ingest([tmp_path / "corpus"], store=store, collection="fake", embedder=HashEmbedder(name="other"), home=home)
+
+
+def test_collection_deleted_by_other_code_is_rebuilt(tmp_path: Path, home: Path, store: Store) -> None:
+    fake = HashEmbedder()
+    (tmp_path / "a.md").write_text("# A\n\ntext", encoding="utf-8")
+    ingest([tmp_path / "a.md"], store=store, collection="gone", embedder=fake, home=home, progress=False)
+    store.delete_collection("gone")  # the store API knows nothing of the manifest
+    again = ingest([tmp_path / "a.md"], store=store, collection="gone", embedder=fake, home=home, progress=False)
+    assert (again.added, again.unchanged) == (1, 0)
+    assert_clean(store, home, "gone")
