@@ -119,8 +119,16 @@ def start_server(
         env["RAGLOOP_API_KEY"] = api_key  # not on the command line, where `ps` would show it
     log = tempfile.NamedTemporaryFile(prefix="ragloop-server-", suffix=".log", delete=False)  # noqa: SIM115
     try:
+        # process_group=0: Ctrl-C in a terminal goes to the foreground process group; the server must not get
+        # it, so that `ragloop chat` can stop one answer and keep its server (the parent stops it on exit).
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(sock.fileno(),)
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=(sock.fileno(),),
+            process_group=0,
         )
     except BaseException:
         log.close()
