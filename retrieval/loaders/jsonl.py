@@ -3,7 +3,9 @@
 `id` (or BEIR's `_id`) becomes the document id, so records keep their identity across files and
 re-ingests; other scalar fields (str, int, float, bool) become metadata. A malformed line (bad JSON,
 not an object, no id, no text, a repeated id) is skipped with a warning naming the file and line.
-The document's text is the title and the text, separated by a blank line.
+The document's text is the title and the text, separated by a blank line. The file is read line by
+line, so its size is not limited: the size limit applies to each record (and a bad line does not stop
+the rest of the file).
 
 Record ids are document ids for the whole collection: the same id in two JSONL files is one document
 (the file ingested last wins), and within one run the second occurrence is skipped with a warning.
@@ -12,10 +14,11 @@ Record ids are document ids for the whole collection: the same id in two JSONL f
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from retrieval.loaders.base import Document, Section, SkipFile, Warn, content_hash, make_document, read_text
+from retrieval.loaders.base import Document, Section, SkipFile, Warn, content_hash, make_document
 
 RESERVED = {"id", "_id", "title", "text"}
 
@@ -28,14 +31,45 @@ def _scalar_metadata(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    try:
+        with path.open("rb") as handle:
+            yield from enumerate(handle, start=1)
+    except PermissionError as exc:
+        raise SkipFile("unreadable (permission denied)") from exc
+    except OSError as exc:
+        raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
+
+
 def load_jsonl(path: Path, doc_id: str, *, max_bytes: int, warn: Warn) -> list[Document]:
-    text, _ = read_text(path, max_bytes)
+    """Read line by line: the size limit applies to each record (a JSONL file is many documents)."""
+    try:
+        path.stat()
+    except OSError as exc:
+        raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
     documents: list[Document] = []
     seen: set[str] = set()
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+    blank = True
+    for number, raw in _lines(path):
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        if not raw.strip():
             continue
+        blank = False
         where = f"{path}:{number}"
+        if b"\x00" in raw:
+            if number == 1:
+                raise SkipFile("binary (contains NUL bytes)")
+            warn(f"{where}: line skipped: contains NUL bytes")
+            continue
+        if len(raw) > max_bytes:
+            warn(f"{where}: line skipped: oversized record ({len(raw) / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB)")
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            warn(f"{where}: line skipped: not UTF-8")
+            continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -72,6 +106,8 @@ def load_jsonl(path: Path, doc_id: str, *, max_bytes: int, warn: Warn) -> list[D
                 metadata=metadata,
             )
         )
+    if blank:
+        raise SkipFile("empty")
     if not documents:
         raise SkipFile("no valid records")
     return documents

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -88,3 +89,29 @@ def test_jsonl_without_valid_records(tmp_path: Path) -> None:
     with pytest.raises(SkipFile, match="no valid records"):
         load_file(path, warn=warnings.append)
     assert len(warnings) == 2
+
+
+def test_jsonl_limit_applies_per_record_not_per_file(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"id": f"d{i}", "text": f"record number {i} " * 5}) for i in range(50)]
+    lines.insert(10, json.dumps({"id": "huge", "text": "x" * 5000}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 2000
+    warnings: list[str] = []
+    documents = load_file(path, max_bytes=2000, warn=warnings.append)
+    assert len(documents) == 50 and "huge" not in {d.doc_id for d in documents}
+    assert len(warnings) == 1 and warnings[0].startswith(f"{path}:11: line skipped: oversized record")
+
+
+def test_jsonl_binary_and_empty(tmp_path: Path) -> None:
+    binary = tmp_path / "bin.jsonl"
+    binary.write_bytes(b'{"id": "a", "text": "\x00\x01"}\n')
+    assert _reason(binary).startswith("binary")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    assert _reason(empty) == "empty"
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"id": "a", "text": "ok"}\n{"id": "b", "text": "café"}\n'.encode("latin-1"))
+    warnings: list[str] = []
+    assert [d.doc_id for d in load_file(latin, warn=warnings.append)] == ["a"]
+    assert warnings == [f"{latin}:2: line skipped: not UTF-8"]
