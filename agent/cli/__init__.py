@@ -7,7 +7,9 @@ Command modules import their heavy dependencies inside the command functions, so
 # Importing a command module registers its commands on the app.
 from agent.cli import (  # noqa: F401
     ask_cmd,
+    bench_agent_cmd,
     bench_cmd,
+    chat_cmd,
     demo_cmd,
     ingest_cmd,
     models_cmd,
