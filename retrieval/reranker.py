@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from retrieval.embedder import load_model, resolve_model
+from retrieval.errors import RetrievalError
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -74,4 +75,14 @@ class CrossEncoderReranker:
             show_progress_bar=False,
             convert_to_numpy=True,
         )
-        return [float(s) for s in scores]
+        import numpy as np
+
+        values = np.asarray(scores, dtype=np.float64)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise RetrievalError(
+                f"The reranker model {self.name!r} returns {values.shape[-1]} scores per pair; a reranker needs "
+                "a CrossEncoder with one output (num_labels=1)."
+            )
+        return [float(v) for v in values]

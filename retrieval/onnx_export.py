@@ -1,0 +1,58 @@
+"""ONNX variants of the sentence-transformers models (bi-encoder and cross-encoder), built offline.
+
+sentence-transformers exports a model to ONNX at load time when its directory has no `onnx/model.onnx`
+(via optimum; no network for a local directory). `export_onnx` does that once, saves the result into
+`out_dir`, optionally adds a dynamically quantized int8 copy (`export_dynamic_quantized_onnx_model`),
+and returns what to pass to `SentenceTransformerEmbedder` / `CrossEncoderReranker`:
+`(out_dir, {"file_name": "onnx/model.onnx" or "onnx/model_quint8_avx2.onnx"})` with `backend="onnx"`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+from retrieval.embedder import load_error, resolve_model
+
+Kind = Literal["embedder", "reranker"]
+QUANT_CONFIG = "avx2"  # int8 dynamic quantization that runs on any x86-64 with AVX2
+
+
+def torch_source(out_dir: Path) -> Path:
+    """For a reranker: the torch weights the ONNX files were exported from (compare against these)."""
+    return Path(out_dir) / "torch-source"
+
+
+def export_onnx(
+    model: str | Path | None, out_dir: Path, *, kind: Kind = "embedder", int8: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    """Export `model` (default: the bundled MiniLM) to ONNX under `out_dir`; int8 adds a quantized copy."""
+    from sentence_transformers import (
+        CrossEncoder,
+        SentenceTransformer,
+        export_dynamic_quantized_onnx_model,
+    )
+
+    name, source = resolve_model(model)
+    out_dir = Path(out_dir)
+    fp32 = out_dir / "onnx" / "model.onnx"
+    quant_name = f"onnx/model_quint8_{QUANT_CONFIG}.onnx"
+    factory: Any = SentenceTransformer if kind == "embedder" else CrossEncoder
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings of the torch -> ONNX export
+            if kind == "reranker" and not (torch_source(out_dir) / "config.json").is_file():
+                # Save the torch CrossEncoder first: its config then records num_labels=1 (the ONNX export
+                # reads only the directory, and would rebuild a two-label head from a bi-encoder config).
+                CrossEncoder(source, device="cpu").save(str(torch_source(out_dir)))
+            if kind == "reranker":
+                source = str(torch_source(out_dir))
+            if not fp32.is_file():
+                factory(source, backend="onnx", device="cpu").save(str(out_dir))
+            if int8 and not (out_dir / quant_name).is_file():
+                loaded = factory(str(out_dir), backend="onnx", device="cpu")
+                export_dynamic_quantized_onnx_model(loaded, QUANT_CONFIG, str(out_dir))
+    except Exception as exc:
+        raise load_error(f"{kind} (ONNX export)", name, exc) from exc
+    return out_dir, {"file_name": quant_name if int8 else "onnx/model.onnx"}
