@@ -1,5 +1,6 @@
 """tools: a bounded tool-calling loop. The model emits tool calls, the registry runs them, the results (errors
-included) go back as tool messages; after `max_tool_steps` model turns the model must answer without tools."""
+included) go back as tool messages; after `max_tool_steps` model turns the model must answer without tools.
+The first turn must call a tool (`tool_choice="required"`): the router already decided one is needed."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         result = ctx.chat.generate(
             messages,
             tools=schemas,
-            tool_choice="none" if last else "auto",
+            # the router decided a tool is needed: the first turn must call one (grammar-constrained on the
+            # local server); later turns may answer; the last must answer
+            tool_choice="none" if last else ("required" if step == 1 else "auto"),
             max_tokens=ctx.config.answer_max_tokens,
             on_token=ctx.token_sink(),
         )

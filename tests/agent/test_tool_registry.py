@@ -55,12 +55,12 @@ def undocumented(x: int) -> int:
     return x
 
 
-def unhinted(x) -> str:  # type: ignore[no-untyped-def]
+def unhinted(x) -> str:
     """Has a docstring."""
     return str(x)
 
 
-def no_return_hint(x: int):  # type: ignore[no-untyped-def]
+def no_return_hint(x: int):
     """Has a docstring."""
     return x
 
