@@ -53,7 +53,9 @@ def test_search_with_rerank_model_and_no_rerank(seeded_home: Path) -> None:
         seeded_home, "search", "docker", "-c", "docs", "--rerank-model", model, "--candidates", "4", "--json"
     )
     data = json.loads(out)
-    assert code == 0 and data["notes"] == [] and all("rerank" in h["scores"] for h in data["hits"])
+    assert code == 0 and data["notes"] == [] and len(data["hits"]) == 5
+    # the top 4 fused candidates are reranked; with k=5 the fifth follows in fused order
+    assert all("rerank" in h["scores"] for h in data["hits"][:4]) and "rerank" not in data["hits"][4]["scores"]
     code, out, _ = run_cli(
         seeded_home, "search", "docker", "-c", "docs", "--rerank-model", model, "--no-rerank", "--json"
     )
