@@ -5,7 +5,12 @@ from __future__ import annotations
 import socket
 import sys
 
+from local_models.errors import ModelError
 from local_models.server.settings import ServerSettings
+
+
+class AddressInUseError(ModelError):
+    """The host/port to serve on cannot be bound."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -24,9 +29,15 @@ def run_server(settings: ServerSettings, *, sock: socket.socket | None = None) -
 
     from local_models.server.app import create_app
 
-    app = create_app(settings)  # loads the weights first: /health answers only once the model is ready
-    if sock is None:
-        sock = bind(settings.host, settings.port)
+    if sock is None:  # bind before the (slow) model load, so a taken port fails at once
+        try:
+            sock = bind(settings.host, settings.port)
+        except OSError as exc:
+            raise AddressInUseError(
+                f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}). "
+                "Is another server running there? Pick another port with --port (0: any free port)."
+            ) from exc
+    app = create_app(settings)  # loads the weights before serving: /health answers once the model is ready
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"serving {settings.model} at http://{shown}:{port}/v1", file=sys.stderr, flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import httpx
@@ -77,3 +78,29 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _ragloop(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from agent.cli import main; main()", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_serve_model_unknown_model_is_a_clean_error() -> None:
+    result = _ragloop("serve-model", "--model", "no-such-model")
+    assert result.returncode == 2
+    assert "error: Unknown model 'no-such-model'" in result.stderr
+    assert "smollm2-135m" in result.stderr  # lists the known names
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_model_port_in_use_is_a_clean_error() -> None:
+    from local_models.server.run import bind
+
+    taken = bind("127.0.0.1", 0)
+    try:
+        port = str(taken.getsockname()[1])
+        result = _ragloop("serve-model", "--model", "x.gguf", "--port", port)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr  # before any model is loaded
+    finally:
+        taken.close()
