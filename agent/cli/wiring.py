@@ -16,8 +16,9 @@ Heavy imports stay inside the functions: `ragloop --help` must not load them.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
     from retrieval.search import HybridSearcher
     from retrieval.store import Store
+    from retrieval.types import SearchHit
 
 
 @dataclass
@@ -138,6 +140,36 @@ def ingest_demo_corpus(settings: Settings, *, progress: bool = False) -> IngestR
         )
 
 
+class DenseScoredRetriever:
+    """A `Retriever` over a `HybridSearcher` whose hits all carry a "dense" score (cosine similarity).
+
+    Hybrid search leaves chunks found only by BM25 without a dense score; the agent's grader would then treat
+    them as uncertain (kept unjudged by the plain baseline, sent to the model by the full graph), so an
+    off-topic question could be answered from whatever shares a word with it. Their similarity is computed
+    here from the stored embeddings, which costs one query embedding and one store read.
+    """
+
+    def __init__(self, searcher: HybridSearcher) -> None:
+        self.searcher = searcher
+
+    def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        hits = self.searcher.search(query, k)
+        missing = [hit for hit in hits if "dense" not in hit.scores]
+        if missing:
+            query_vector = self.searcher.embedder.embed([query], kind="query")[0]
+            stored = self.searcher.collection.embeddings([hit.chunk.id for hit in missing])
+            for hit in missing:
+                if hit.chunk.id in stored:
+                    hit.scores["dense"] = cosine(query_vector, stored[hit.chunk.id])
+        return hits
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
 @dataclass
 class Runtime:
     """What the agents of one command share: the searcher and the chat and judge clients."""
@@ -154,7 +186,7 @@ class Runtime:
         return AgentDeps(
             chat=self.chat,
             judge=self.judge,
-            retriever=self.searcher,
+            retriever=DenseScoredRetriever(self.searcher),
             tools=builtin_registry(),
             config=config or agent_config(self.settings),
         )
