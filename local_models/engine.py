@@ -54,16 +54,17 @@ class LlamaEngine:
         self.prompt_lookup = prompt_lookup
         self._decoder = Decoder(llm)
         source = llm.metadata.get("tokenizer.chat_template")
-        self.tool_style: ToolStyle = spec.tool_calls if spec is not None else infer_tool_style(source)  # type: ignore[assignment]
-        if spec is not None and not spec.chat_template:
-            self.tool_style = "none"
+        self.tool_style = _tool_style(spec, source)
         self._add_bos = llm._model.add_bos_token()
         self._bos_text = self._special_text(llm.token_bos())
-        self._template = (
-            ChatTemplate(source, self._bos_text, self._special_text(llm.token_eos()))
-            if source and self.tool_style != "none"
-            else None
-        )
+        self._template: ChatTemplate | None = None
+        self._no_chat_reason = "it has no chat template (a base model)"
+        if source and self.tool_style != "none":
+            try:
+                self._template = ChatTemplate(source, self._bos_text, self._special_text(llm.token_eos()))
+            except ValueError as exc:
+                log.warning("%s: chat disabled: %s", model_name, exc)
+                self._no_chat_reason = str(exc)
 
     # -- options ---------------------------------------------------------------------------------------
     @property
@@ -106,8 +107,8 @@ class LlamaEngine:
     ) -> Job:
         if self._template is None:
             raise InvalidRequestError(
-                f"Model {self.model_name!r} has no chat template (it is a base model): use /v1/completions "
-                "with a plain prompt, or serve a chat model such as qwen2.5-coder-0.5b.",
+                f"Model {self.model_name!r} cannot chat: {self._no_chat_reason}. Use /v1/completions with a "
+                "plain prompt, or serve a chat model such as qwen2.5-coder-0.5b.",
                 "model",
             )
         check_sampling(sampling)
@@ -203,6 +204,15 @@ class LlamaEngine:
         except Exception:
             self._decoder.clear()  # after a failed decode the cache may not match our record of it
             raise
+
+
+def _tool_style(spec: ModelSpec | None, template: str | None) -> ToolStyle:
+    """The registry's word for registered models; for other GGUF files, what the template suggests."""
+    if spec is None:
+        return infer_tool_style(template)
+    if not spec.chat_template or spec.tool_calls == "none":
+        return "none"
+    return "native" if spec.tool_calls == "native" else "prompted"
 
 
 def check_sampling(sampling: SamplingParams) -> None:

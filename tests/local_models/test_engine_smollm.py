@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
 from local_models.engine import LlamaEngine, load_engine
+from local_models.registry import resolve_model
 from local_models.types import (
     ContextLengthExceededError,
     Event,
@@ -173,6 +175,14 @@ def test_json_object_output_is_an_object(engine: LlamaEngine) -> None:
     assert isinstance(json.loads(finish.text), dict)
 
 
+def test_json_cut_by_max_tokens_finishes_with_length(engine: LlamaEngine) -> None:
+    # Constrained output is complete JSON only when the grammar finished: callers must check finish_reason.
+    finish = chat(engine, CAPITAL, sampling=greedy(max_tokens=3), response_format={"type": "json_object"})
+    assert finish.finish_reason == "length"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(finish.text)
+
+
 def test_invalid_schema_is_a_request_error(engine: LlamaEngine) -> None:
     bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "required": "city"}}}
     with pytest.raises(InvalidRequestError) as info:
@@ -299,3 +309,15 @@ def test_prompt_lookup_gives_the_same_greedy_text(engine: LlamaEngine) -> None:
     assert looked_up.text == plain.text
     assert stats.draft_accepted > 0
     assert stats.decode_calls < looked_up.usage.completion_tokens  # several tokens per decode
+
+
+def test_plain_gguf_path_infers_the_tool_style(engine: LlamaEngine) -> None:
+    path = resolve_model("smollm2-135m", Path("unused")).path  # a single-part model: no cache needed
+    by_path = load_engine(str(path), Path("unused"), n_ctx=512, n_threads=2)
+    try:
+        assert by_path.model_name == path.name
+        assert by_path.tool_style == "prompted"  # ChatML template without tool markup
+        finish = run(by_path, by_path.prepare_chat(PARIS_WEATHER, greedy(), tools=[WEATHER], tool_choice="required"))[1]
+        assert_valid_call(finish, [WEATHER], "get_weather")
+    finally:
+        by_path.close()
