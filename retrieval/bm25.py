@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -36,8 +37,15 @@ def fingerprint(ids: Iterable[str]) -> str:
     return f"{len(ordered)}:{digest}"
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
+def _bm25s() -> Any:
     import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
+    return bm25s
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    bm25s = _bm25s()
 
     tokens = bm25s.tokenize(
         texts,
@@ -71,9 +79,7 @@ class BM25Index:
             raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
         if not ids:
             return cls([], None)
-        import bm25s
-
-        model = bm25s.BM25()
+        model = _bm25s().BM25()
         model.index(tokenize(list(texts)), show_progress=False)
         return cls(list(ids), model)
 
@@ -133,9 +139,7 @@ class BM25Index:
                 ids = json.loads((version / "ids.json").read_text(encoding="utf-8"))
                 if not ids:
                     return cls([], None)
-                import bm25s
-
-                model = bm25s.BM25.load(str(version), load_corpus=False)
+                model = _bm25s().BM25.load(str(version), load_corpus=False)
                 return cls(ids, model)
             except FileNotFoundError:
                 continue
