@@ -24,6 +24,7 @@ from typing import IO
 import httpx
 
 from local_models.errors import ModelError
+from local_models.registry import DEFAULT_CHAT_MODEL
 from local_models.server.run import bind
 
 
@@ -146,7 +147,7 @@ def start_server(
 
 @contextlib.contextmanager
 def serve(
-    model: str = "qwen2.5-coder-0.5b",
+    model: str = DEFAULT_CHAT_MODEL,
     *,
     n_ctx: int = 4096,
     threads: int | None = None,

@@ -181,6 +181,10 @@ class Scheduler:
                     self.metrics.set_queue(len(self._waiting), False)
 
     def _run(self, ticket: Ticket) -> None:
+        if ticket.cancel_event.is_set():  # cancelled between the pop and now: do not even tokenize
+            self.metrics.count_skipped()
+            ticket.post(Skipped())
+            return
         self.metrics.observe_queue_wait(time.perf_counter() - ticket.submitted)
         try:
             job = ticket.prepare(self.engine)

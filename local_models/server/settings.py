@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from local_models.registry import DEFAULT_CHAT_MODEL
+
 
 def default_cache_dir() -> Path:
     from platformdirs import user_data_path
@@ -22,7 +24,7 @@ def default_cache_dir() -> Path:
 class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field("qwen2.5-coder-0.5b", description="Registered model name, .gguf path or hub id.")
+    model: str = Field(DEFAULT_CHAT_MODEL, description="Registered model name, .gguf path or hub id.")
     aliases: list[str] = Field(
         default_factory=list,
         description="More names the `model` field of a request may use (besides the served name and --model).",
