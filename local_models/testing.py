@@ -12,6 +12,7 @@ can check that the server never runs two jobs at once.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -240,3 +241,78 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
+
+
+# -- running the real app over a test engine ----------------------------------------------------------
+
+
+@dataclass
+class LocalServer:
+    """An app served by `serve_app`: its URL, engine and app, and helpers for talking to it."""
+
+    base_url: str  # http://127.0.0.1:PORT/v1
+    engine: Any
+    app: Any
+    api_key: str | None = None
+    clients: list[Any] = field(default_factory=list)
+
+    @property
+    def root(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    def client(self, **kwargs: Any) -> Any:
+        """An `openai.OpenAI` client for this server (no retries), closed with the server."""
+        import openai
+
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("timeout", 60)
+        kwargs.setdefault("api_key", self.api_key or "unused")
+        client = openai.OpenAI(base_url=self.base_url, **kwargs)
+        self.clients.append(client)
+        return client
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def metrics(self) -> str:
+        import httpx
+
+        return httpx.get(f"{self.root}/metrics", headers=self.headers(), timeout=10).text
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll until `condition()` holds; raise `TimeoutError` (never hang) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def serve_app(engine: Any, **settings: Any) -> Iterator[LocalServer]:
+    """Serve `create_app(ServerSettings(**settings), engine)` with uvicorn in a thread on a free loopback port."""
+    import uvicorn
+
+    from local_models.server import ServerSettings, create_app
+    from local_models.server.run import bind
+
+    app = create_app(ServerSettings(model=engine.model_name, **settings), engine=engine)
+    sock = bind("127.0.0.1", 0)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    running = LocalServer(f"http://127.0.0.1:{sock.getsockname()[1]}/v1", engine, app, settings.get("api_key"))
+    try:
+        wait_until(lambda: server.started, "the test server to start")
+        yield running
+    finally:
+        running.close()
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

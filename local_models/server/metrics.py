@@ -158,3 +158,11 @@ class Metrics:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def sample(text: str, name: str) -> float:
+    """The value of one sample in Prometheus text (`name` with its labels, as rendered); 0 when absent."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0

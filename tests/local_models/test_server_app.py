@@ -7,15 +7,15 @@ import json
 import httpx
 import openai
 import pytest
-from conftest import Running, metric, run_app
 
-from local_models.testing import Reply, ScriptedEngine
+from local_models.server.metrics import sample as metric
+from local_models.testing import LocalServer, Reply, ScriptedEngine, serve_app
 from local_models.types import InvalidRequestError, ToolCall
 
 USER = [{"role": "user", "content": "the quick brown fox"}]
 
 
-def test_chat_completion_has_openai_shape(scripted: Running) -> None:
+def test_chat_completion_has_openai_shape(scripted: LocalServer) -> None:
     reply = scripted.client().chat.completions.create(model="scripted", messages=USER)  # type: ignore[arg-type]
     assert reply.object == "chat.completion"
     assert reply.model == "scripted"
@@ -26,7 +26,7 @@ def test_chat_completion_has_openai_shape(scripted: Running) -> None:
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + 4
 
 
-def test_streamed_chat_yields_tokens_then_usage_then_done(scripted: Running) -> None:
+def test_streamed_chat_yields_tokens_then_usage_then_done(scripted: LocalServer) -> None:
     stream = scripted.client().chat.completions.create(
         model="scripted",
         messages=USER,
@@ -49,7 +49,7 @@ def test_streamed_chat_yields_tokens_then_usage_then_done(scripted: Running) -> 
     assert not any("usage" in json.loads(e[6:]) for e in events[:-1])  # no usage unless asked
 
 
-def test_sampling_fields_reach_the_engine(scripted: Running) -> None:
+def test_sampling_fields_reach_the_engine(scripted: LocalServer) -> None:
     scripted.client().chat.completions.create(
         model="scripted",
         messages=USER,  # type: ignore[arg-type]
@@ -65,7 +65,7 @@ def test_sampling_fields_reach_the_engine(scripted: Running) -> None:
     assert (sampling.repeat_penalty, sampling.seed, sampling.max_tokens, sampling.stop) == (1.2, 7, 2, ["brown"])
 
 
-def test_max_tokens_and_stop_finish_reasons(scripted: Running) -> None:
+def test_max_tokens_and_stop_finish_reasons(scripted: LocalServer) -> None:
     client = scripted.client()
     cut = client.chat.completions.create(model="scripted", messages=USER, max_tokens=2)  # type: ignore[arg-type]
     assert cut.choices[0].finish_reason == "length"
@@ -79,7 +79,7 @@ def test_tool_calls_plain_and_streamed() -> None:
     call = ToolCall(id="call_1", name="search", arguments='{"query": "fox"}')
     tools = [{"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}]
     engine = ScriptedEngine([Reply(tool_calls=[call]), Reply(tool_calls=[call])], model_name="m")
-    with run_app(engine) as server:
+    with serve_app(engine) as server:
         client = server.client()
         reply = client.chat.completions.create(model="m", messages=USER, tools=tools, tool_choice="required")  # type: ignore[arg-type]
         message = reply.choices[0].message
@@ -96,7 +96,7 @@ def test_tool_calls_plain_and_streamed() -> None:
         assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
-def test_text_completions_plain_and_streamed(scripted: Running) -> None:
+def test_text_completions_plain_and_streamed(scripted: LocalServer) -> None:
     client = scripted.client()
     done = client.completions.create(model="scripted", prompt="once upon a time", max_tokens=3)
     assert done.object == "text_completion"
@@ -108,7 +108,7 @@ def test_text_completions_plain_and_streamed(scripted: Running) -> None:
 
 
 def test_models_health_and_aliases() -> None:
-    with run_app(ScriptedEngine(model_name="tiny"), aliases=["gpt-4o-mini"]) as server:
+    with serve_app(ScriptedEngine(model_name="tiny"), aliases=["gpt-4o-mini"]) as server:
         client = server.client()
         assert [m.id for m in client.models.list()] == ["tiny", "gpt-4o-mini"]
         assert client.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
@@ -131,7 +131,7 @@ def test_models_health_and_aliases() -> None:
         ({"model": "scripted"}, "messages"),
     ],
 )
-def test_invalid_fields_are_400_in_openai_shape(scripted: Running, body: dict, param: str | None) -> None:
+def test_invalid_fields_are_400_in_openai_shape(scripted: LocalServer, body: dict, param: str | None) -> None:
     response = httpx.post(f"{scripted.base_url}/chat/completions", json=body)
     assert response.status_code == 400
     error = response.json()["error"]
@@ -141,7 +141,7 @@ def test_invalid_fields_are_400_in_openai_shape(scripted: Running, body: dict, p
     assert scripted.engine.jobs == []  # rejected before reaching the engine
 
 
-def test_malformed_json_is_400_and_server_keeps_serving(scripted: Running) -> None:
+def test_malformed_json_is_400_and_server_keeps_serving(scripted: LocalServer) -> None:
     for raw in (b"{not json", b"[1, 2]", b""):
         response = httpx.post(
             f"{scripted.base_url}/chat/completions", content=raw, headers={"content-type": "application/json"}
@@ -151,7 +151,7 @@ def test_malformed_json_is_400_and_server_keeps_serving(scripted: Running) -> No
     assert scripted.client().chat.completions.create(model="scripted", messages=USER).choices  # type: ignore[arg-type]
 
 
-def test_unknown_model_is_404(scripted: Running) -> None:
+def test_unknown_model_is_404(scripted: LocalServer) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         scripted.client().chat.completions.create(model="gpt-5", messages=USER)  # type: ignore[arg-type]
     error = caught.value.body
@@ -162,7 +162,7 @@ def test_unknown_model_is_404(scripted: Running) -> None:
 
 
 def test_context_length_exceeded_is_400_with_counts() -> None:
-    with run_app(ScriptedEngine(model_name="m", n_ctx=300)) as server:
+    with serve_app(ScriptedEngine(model_name="m", n_ctx=300)) as server:
         client = server.client()
         with pytest.raises(openai.BadRequestError) as caught:
             client.chat.completions.create(model="m", messages=USER, max_tokens=400)  # type: ignore[arg-type]
@@ -182,7 +182,7 @@ def test_engine_errors_are_400_and_crashes_are_500(caplog: pytest.LogCaptureFixt
         [Reply(raises=InvalidRequestError("bad grammar", param="response_format")), Reply(raises=RuntimeError("boom"))],
         model_name="m",
     )
-    with run_app(engine) as server:
+    with serve_app(engine) as server:
         url = f"{server.base_url}/chat/completions"
         bad = httpx.post(url, json={"messages": USER})
         assert bad.status_code == 400
@@ -204,20 +204,20 @@ def test_error_after_stream_started_is_an_error_event() -> None:
     engine = ScriptedEngine(
         [Reply(text="one two three", raises=RuntimeError("mid-stream"), raise_after=2)], model_name="m"
     )
-    with run_app(engine) as server:
+    with serve_app(engine) as server:
         with pytest.raises(openai.APIError):
             list(server.client().chat.completions.create(model="m", messages=USER, stream=True))  # type: ignore[arg-type]
         assert httpx.post(f"{server.base_url}/chat/completions", json={"messages": USER}).status_code == 200
 
 
-def test_unknown_route_is_404_in_openai_shape(scripted: Running) -> None:
+def test_unknown_route_is_404_in_openai_shape(scripted: LocalServer) -> None:
     response = httpx.get(f"{scripted.base_url}/embeddings")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
 
 def test_api_key_is_required_on_every_route() -> None:
-    with run_app(ScriptedEngine(model_name="m"), api_key="s3cret") as server:
+    with serve_app(ScriptedEngine(model_name="m"), api_key="s3cret") as server:
         for path in ("/health", "/metrics", "/v1/models"):
             assert httpx.get(server.root + path).status_code == 401
             assert httpx.get(server.root + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -229,7 +229,7 @@ def test_api_key_is_required_on_every_route() -> None:
         assert server.client().chat.completions.create(model="m", messages=USER).choices  # type: ignore[arg-type]
 
 
-def test_metrics_count_requests_and_tokens(scripted: Running) -> None:
+def test_metrics_count_requests_and_tokens(scripted: LocalServer) -> None:
     client = scripted.client()
     client.chat.completions.create(model="scripted", messages=USER)  # type: ignore[arg-type]
     client.chat.completions.create(model="scripted", messages=USER)  # type: ignore[arg-type]  # same prompt: cached

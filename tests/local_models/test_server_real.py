@@ -14,11 +14,14 @@ import httpx
 import jsonschema
 import openai
 import pytest
-from conftest import SMALL_MODEL, Running, metric, wait_until
 
 from local_models.serve import serve
+from local_models.server.metrics import sample as metric
+from local_models.testing import LocalServer, wait_until
 
 pytestmark = pytest.mark.slow
+
+SMALL_MODEL = "smollm2-135m"
 
 USER = [{"role": "user", "content": "Name one colour."}]
 PERSON = {
@@ -42,7 +45,7 @@ WEATHER = {
 COUNTING = ", ".join(str(n) for n in range(1, 40)) + ","  # the model keeps counting: no early end of text
 
 
-def test_chat_completion(real_server: Running) -> None:
+def test_chat_completion(real_server: LocalServer) -> None:
     reply = real_server.client().chat.completions.create(
         model=SMALL_MODEL,
         messages=USER,  # type: ignore[arg-type]
@@ -55,7 +58,7 @@ def test_chat_completion(real_server: Running) -> None:
     assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 24 and reply.usage.prompt_tokens > 0
 
 
-def test_streamed_chat_completion(real_server: Running) -> None:
+def test_streamed_chat_completion(real_server: LocalServer) -> None:
     chunks = list(
         real_server.client().chat.completions.create(
             model=SMALL_MODEL,
@@ -74,7 +77,7 @@ def test_streamed_chat_completion(real_server: Running) -> None:
     assert usage is not None and 0 < usage.completion_tokens <= 24
 
 
-def test_json_schema_response_validates(real_server: Running) -> None:
+def test_json_schema_response_validates(real_server: LocalServer) -> None:
     reply = real_server.client().chat.completions.create(
         model=SMALL_MODEL,
         messages=[{"role": "user", "content": "Invent a person with a name and an age."}],
@@ -87,7 +90,7 @@ def test_json_schema_response_validates(real_server: Running) -> None:
 
 
 @pytest.mark.parametrize("tool_choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
-def test_tool_call_arguments_validate(real_server: Running, tool_choice: object) -> None:
+def test_tool_call_arguments_validate(real_server: LocalServer, tool_choice: object) -> None:
     reply = real_server.client().chat.completions.create(
         model=SMALL_MODEL,
         messages=[{"role": "user", "content": "What is the weather in Paris?"}],
@@ -105,7 +108,7 @@ def test_tool_call_arguments_validate(real_server: Running, tool_choice: object)
     jsonschema.validate(json.loads(call.function.arguments), WEATHER["function"]["parameters"])  # type: ignore[union-attr,index]
 
 
-def test_every_error_case_and_the_server_keeps_serving(real_server: Running) -> None:
+def test_every_error_case_and_the_server_keeps_serving(real_server: LocalServer) -> None:
     url = f"{real_server.base_url}/chat/completions"
     malformed = httpx.post(url, content=b'{"messages": [', headers={"content-type": "application/json"})
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "invalid_json"
@@ -135,7 +138,7 @@ def test_every_error_case_and_the_server_keeps_serving(real_server: Running) -> 
     assert after.choices[0].message.content is not None
 
 
-def test_eight_concurrent_requests_all_answered(real_server: Running) -> None:
+def test_eight_concurrent_requests_all_answered(real_server: LocalServer) -> None:
     client = real_server.client(timeout=600)
     barrier = threading.Barrier(8)
 
@@ -154,7 +157,7 @@ def test_eight_concurrent_requests_all_answered(real_server: Running) -> None:
     assert len(reasons) == 8 and set(reasons) <= {"stop", "length"}
 
 
-def test_metrics_report_tokens_and_first_token_time(real_server: Running) -> None:
+def test_metrics_report_tokens_and_first_token_time(real_server: LocalServer) -> None:
     real_server.client().completions.create(model=SMALL_MODEL, prompt=COUNTING, max_tokens=16, temperature=0)
     text = real_server.metrics()
     assert metric(text, "ragloop_completion_tokens_total") >= 16
@@ -164,24 +167,24 @@ def test_metrics_report_tokens_and_first_token_time(real_server: Running) -> Non
 
 
 @pytest.fixture(scope="module")
-def guarded() -> Iterator[Running]:
+def guarded() -> Iterator[LocalServer]:
     """A second real server: API key required, no waiting room (max_queue 0)."""
     with serve(SMALL_MODEL, n_ctx=2048, threads=2, api_key="test-key", max_queue=0) as base_url:
-        running = Running(base_url, None, None, api_key="test-key")
+        running = LocalServer(base_url, None, None, api_key="test-key")
         try:
             yield running
         finally:
             running.close()
 
 
-def test_api_key_rejection(guarded: Running) -> None:
+def test_api_key_rejection(guarded: LocalServer) -> None:
     with pytest.raises(openai.AuthenticationError):
         guarded.client(api_key="wrong").models.list()
     assert httpx.get(f"{guarded.base_url}/models").status_code == 401
     assert [m.id for m in guarded.client().models.list()] == [SMALL_MODEL]
 
 
-def test_full_queue_503_then_disconnect_frees_the_model(guarded: Running) -> None:
+def test_full_queue_503_then_disconnect_frees_the_model(guarded: LocalServer) -> None:
     client = guarded.client()
     stream = client.completions.create(model=SMALL_MODEL, prompt=COUNTING, max_tokens=1500, temperature=0, stream=True)
     chunks = iter(stream)

@@ -9,21 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from conftest import Running, metric, run_app, wait_until
 
-from local_models.testing import ScriptedEngine
+from local_models.server.metrics import sample as metric
+from local_models.testing import LocalServer, ScriptedEngine, serve_app, wait_until
 
 
-def chat(server: Running, content: str, **extra: Any) -> httpx.Response:
+def chat(server: LocalServer, content: str, **extra: Any) -> httpx.Response:
     body = {"messages": [{"role": "user", "content": content}], **extra}
     return httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=60)
 
 
-def depth(server: Running) -> int:
+def depth(server: LocalServer) -> int:
     return int(httpx.get(f"{server.root}/health", timeout=10).json()["queue_depth"])
 
 
-def raw_request(server: Running, content: str) -> socket.socket:
+def raw_request(server: LocalServer, content: str) -> socket.socket:
     """Send a chat request on a bare socket, so the test decides exactly when the client leaves."""
     body = json.dumps({"messages": [{"role": "user", "content": content}]}).encode()
     host, port = server.root.removeprefix("http://").split(":")
@@ -36,7 +36,7 @@ def raw_request(server: Running, content: str) -> socket.socket:
 def test_full_queue_is_503_with_retry_after_and_recovers() -> None:
     gate = threading.Event()
     engine = ScriptedEngine(model_name="m", gate=gate)
-    with run_app(engine, max_queue=1) as server, ThreadPoolExecutor(2) as pool:
+    with serve_app(engine, max_queue=1) as server, ThreadPoolExecutor(2) as pool:
         running = pool.submit(chat, server, "first")
         wait_until(engine.running.is_set, "the first job to run")
         waiting = pool.submit(chat, server, "second")
@@ -61,7 +61,7 @@ def test_full_queue_is_503_with_retry_after_and_recovers() -> None:
 def test_requests_run_one_at_a_time_in_arrival_order() -> None:
     gate = threading.Event()
     engine = ScriptedEngine(model_name="m", gate=gate)
-    with run_app(engine, max_queue=8) as server, ThreadPoolExecutor(4) as pool:
+    with serve_app(engine, max_queue=8) as server, ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(chat, server, "job0")]
         wait_until(engine.running.is_set, "the first job to run")
         for n in range(1, 4):
@@ -76,7 +76,7 @@ def test_requests_run_one_at_a_time_in_arrival_order() -> None:
 
 def test_eight_concurrent_requests_are_all_answered() -> None:
     engine = ScriptedEngine(model_name="m", token_delay=0.002)
-    with run_app(engine, max_queue=8) as server, ThreadPoolExecutor(8) as pool:
+    with serve_app(engine, max_queue=8) as server, ThreadPoolExecutor(8) as pool:
         barrier = threading.Barrier(8)
 
         def one(n: int) -> httpx.Response:
@@ -94,7 +94,7 @@ def test_eight_concurrent_requests_are_all_answered() -> None:
 def test_disconnected_stream_cancels_its_job_and_frees_the_model() -> None:
     long_reply = " ".join(f"w{n}" for n in range(2000))
     engine = ScriptedEngine([long_reply], model_name="m", token_delay=0.005)
-    with run_app(engine) as server:
+    with serve_app(engine) as server:
         body = {"messages": [{"role": "user", "content": "talk"}], "stream": True}
         with (
             httpx.Client(timeout=60) as client,
@@ -118,7 +118,7 @@ def test_disconnected_stream_cancels_its_job_and_frees_the_model() -> None:
 def test_client_leaving_a_running_plain_request_cancels_it() -> None:
     gate = threading.Event()
     engine = ScriptedEngine(model_name="m", gate=gate)
-    with run_app(engine) as server:
+    with serve_app(engine) as server:
         sock = raw_request(server, "never mind")
         wait_until(engine.running.is_set, "the job to run")
         sock.close()
@@ -131,7 +131,7 @@ def test_client_leaving_a_running_plain_request_cancels_it() -> None:
 def test_client_leaving_while_queued_is_skipped() -> None:
     gate = threading.Event()
     engine = ScriptedEngine(model_name="m", gate=gate)
-    with run_app(engine) as server, ThreadPoolExecutor(1) as pool:
+    with serve_app(engine) as server, ThreadPoolExecutor(1) as pool:
         first = pool.submit(chat, server, "first")
         wait_until(engine.running.is_set, "the first job to run")
         sock = raw_request(server, "impatient")

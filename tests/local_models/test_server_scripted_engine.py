@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import wait_until
 
-from local_models.testing import Reply, ScriptedEngine
+from local_models.testing import Reply, ScriptedEngine, wait_until
 from local_models.types import (
     ContextLengthExceededError,
     FinishEvent,
