@@ -33,6 +33,7 @@ class AgentConfig:
     llm_grading: bool = True  # False: grade with retrieval scores only (uncertain chunks are kept)
     max_llm_grades: int = 4  # at most this many uncertain chunks are graded by the model per attempt
     reflect: bool = True  # False: no judge, no retries
+    attribute_citations: bool = True  # answers without any [n]: cite chunks by word overlap (flagged `attributed`)
     # cheap grading signal: (irrelevant below, relevant at or above) per retrieval stage, best stage first.
     # dense: all-MiniLM-L6-v2 cosine; on the demo corpus on-topic hits score 0.29-0.66, off-topic questions <= 0.20.
     grade_thresholds: dict[str, tuple[float, float]] = field(
@@ -49,6 +50,7 @@ class Citation:
     quote: str  # the chunk text the answer was grounded in (trimmed)
     heading_path: list[str] = field(default_factory=list)
     page: int | None = None
+    attributed: bool = False  # the model wrote no citations; the agent matched the sentence to this chunk
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,6 +27,15 @@ _ABSTAINS = re.compile(
     re.IGNORECASE,
 )
 QUOTE_CHARS = 300
+ATTRIBUTION_MIN_OVERLAP = 0.5  # share of a sentence's content words found in the chunk
+ATTRIBUTION_MIN_SHARED = 2
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)\s*|\n+")
+_WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
+_STOPWORDS = frozenset(
+    "the and for are but not you all any can had her was one our out has have been from this that with they will "
+    "what when where which who why how its also into than then them there these those such only other some more "
+    "most very about over does each used uses using use".split()
+)
 
 
 def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
@@ -51,7 +60,12 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if not answer:
         ctx.model_error("generate", "the model returned an empty answer")
         return {"answer": "", "citations": [], "abstained": False, "next_action": ""}
-    citations, unknown = extract_citations(answer, kept)
+    attributed: set[int] = set()
+    if ctx.config.attribute_citations and not _CITATION_GROUP.search(answer) and not _ABSTAINS.search(answer):
+        answer, attributed = attribute_citations(answer, kept)
+        if attributed:
+            ctx.note(f"the model wrote no citations: attributed {sorted(attributed)} by word overlap")
+    citations, unknown = extract_citations(answer, kept, attributed)
     if unknown:
         ctx.model_error("generate", f"cited source(s) that do not exist: {', '.join(f'[{n}]' for n in unknown)}")
     abstained = not citations and bool(_ABSTAINS.search(answer))
@@ -69,7 +83,37 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     }
 
 
-def extract_citations(answer: str, kept: list[Hit]) -> tuple[list[Citation], list[int]]:
+def attribute_citations(answer: str, kept: list[Hit]) -> tuple[str, set[int]]:
+    """Add [n] after each sentence whose content words mostly come from one kept chunk (post-hoc attribution,
+    for models that do not write citations). Returns the new answer and the numbers added."""
+    chunk_words = [_content_words(hit["text"] + " " + hit["title"]) for hit in kept]
+    added: set[int] = set()
+    pieces: list[str] = []
+    for sentence in _SENTENCE.findall(answer):
+        words = _content_words(sentence)
+        best, best_overlap = 0, 0.0
+        for n, vocabulary in enumerate(chunk_words, start=1):
+            shared = len(words & vocabulary)
+            overlap = shared / len(words) if words else 0.0
+            if shared >= ATTRIBUTION_MIN_SHARED and overlap > best_overlap:
+                best, best_overlap = n, overlap
+        if best and best_overlap >= ATTRIBUTION_MIN_OVERLAP:
+            body = sentence.rstrip()
+            tail = sentence[len(body) :]
+            end = len(body.rstrip(".!?:;"))
+            sentence = f"{body[:end]} [{best}]{body[end:]}{tail}"
+            added.add(best)
+        pieces.append(sentence)
+    return "".join(pieces), added
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+
+
+def extract_citations(
+    answer: str, kept: list[Hit], attributed: set[int] | None = None
+) -> tuple[list[Citation], list[int]]:
     """Citations for the [n] markers in `answer` (in number order), and the numbers with no source."""
     numbers: set[int] = set()
     for group in _CITATION_GROUP.findall(answer):
@@ -88,6 +132,7 @@ def extract_citations(answer: str, kept: list[Hit]) -> tuple[list[Citation], lis
                     quote=text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…",
                     heading_path=list(hit["heading_path"]),
                     page=hit["page"],
+                    attributed=n in (attributed or set()),
                 )
             )
         else:

@@ -339,7 +339,8 @@ def test_uncited_answer_fails_groundedness_without_asking_the_judge(make_agent: 
             "route": [route_to("documents")],
             "answer": ["Fusion adds up reciprocal ranks.", "Fusion adds up reciprocal ranks [1]."],
             "judge": [verdict()],
-        }
+        },
+        attribute_citations=False,
     )
     result = agent.ask(QUESTION)
     assert chat.kinds() == ["route", "answer", "answer", "judge"]
@@ -351,7 +352,7 @@ def test_uncited_answer_fails_groundedness_without_asking_the_judge(make_agent: 
     ]
     assert result.retries == 1 and not result.failed and len(result.citations) == 1
 
-    agent, chat = make_agent({"route": [route_to("documents")], "answer": ["No citations here."] * 3})
+    agent, chat = make_agent({"route": [route_to("documents")], "answer": ["Nothing in common with the sources."] * 3})
     result = agent.ask(QUESTION)
     assert result.failed and result.retries == 2 and "judge" not in chat.kinds()
 
@@ -376,3 +377,32 @@ def test_hybrid_hit_without_a_dense_score_is_bounded_by_its_dense_scored_sibling
     )
     result = agent.ask("Who won the 1998 football world cup?")
     assert result.abstained and chat.kinds() == ["route", "grade", "grade"]
+
+
+def test_answer_without_citations_is_attributed_by_word_overlap_and_flagged(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": ["Reciprocal rank fusion scores the sum of 1/(60 + rank). I hope this helps!"],
+            "judge": [verdict()],
+        }
+    )
+    result = agent.ask(QUESTION)
+    assert result.answer == "Reciprocal rank fusion scores the sum of 1/(60 + rank) [1]. I hope this helps!"
+    [citation] = result.citations
+    assert citation.chunk_id == "rrf-1" and citation.attributed
+    assert "attributed [1] by word overlap" in next(s.summary for s in result.steps if s.node == "generate")
+    assert chat.kinds() == ["route", "answer", "judge"]  # the judge still checks the attributed answer
+    assert "[1]" in chat.calls[-1].messages[-1]["content"]
+
+
+def test_model_citations_are_not_attributed(make_agent: AgentFactory) -> None:
+    agent, _ = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": ["Fusion sums reciprocal ranks [1]. BM25 weighs terms."],
+            "judge": [verdict()],
+        }
+    )
+    result = agent.ask(QUESTION)
+    assert [(c.n, c.attributed) for c in result.citations] == [(1, False)]

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from conftest import AgentFactory, route_to, verdict
 
 from agent.run import Agent, AgentDeps
@@ -96,3 +97,20 @@ def test_history_is_limited_to_recent_turns(make_agent: AgentFactory) -> None:
         agent.ask(q, thread_id=result.thread_id)
     last = chat.calls[-1].messages
     assert [m["content"] for m in last[1:]] == ["q2", "two", "q3", "three", "q4"]
+
+
+def test_interrupted_turn_is_not_saved_and_the_thread_goes_on(make_agent: AgentFactory) -> None:
+    agent, _ = make_agent(
+        {"answer": [KeyboardInterrupt(), "RRF sums reciprocal ranks [1]."]}, route=False, reflect=False
+    )
+    try:
+        agent.ask("How does reciprocal rank fusion merge rankings?", thread_id="t1")
+    except KeyboardInterrupt:
+        pass
+    else:  # pragma: no cover
+        pytest.fail("the interrupt did not propagate")
+    assert agent.turns("t1") == []
+    result = agent.ask("How does reciprocal rank fusion merge rankings?", thread_id="t1")
+    assert result.answer == "RRF sums reciprocal ranks [1]."
+    assert [t["answer"] for t in agent.turns("t1")] == ["RRF sums reciprocal ranks [1]."]
+    assert next(s.node for s in result.steps) == "load_context"
