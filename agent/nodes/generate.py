@@ -32,7 +32,7 @@ ATTRIBUTION_MIN_SHARED = 2
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)\s*|\n+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
 _STOPWORDS = frozenset(
-    [
+    {
         "the",
         "and",
         "for",
@@ -89,7 +89,8 @@ _STOPWORDS = frozenset(
         "uses",
         "using",
         "use",
-    ]
+        "",
+    }
 )
 
 
