@@ -21,6 +21,8 @@ Composition (the CLI and the evaluation do this; nothing here reads settings or 
 - `on_event(AgentEvent)`: `kind="token"` events stream the answer text as it is generated (when a retry
   regenerates the answer, a `step` event of `reflect` with failing verdicts comes first, then the new answer
   streams from the start); `kind="step"` events carry each finished node's `Step` (for `--verbose` traces).
+  `result.answer` is the final text: when the model wrote no [n] markers the agent attributes sentences to
+  chunks by word overlap, adds the markers there and flags those citations `attributed=True`.
 - Errors: `agent.errors.AgentError` (model server unreachable, context too long...) and
   `retrieval.errors.RetrievalError` are for the user, with a message saying what to do. Output the model got
   wrong (bad JSON, empty answer, unknown tool) never raises: it is in `result.steps[i].error`, and an answer

@@ -40,6 +40,20 @@ class AgentConfig:
         default_factory=lambda: {"rerank": (0.05, 0.5), "dense": (0.25, 0.45)}
     )
 
+    def __post_init__(self) -> None:
+        minimums = {"context_tokens": 1, "k": 1, "max_retries": 0, "max_tool_steps": 1, "history_turns": 0}
+        minimums |= {"answer_max_tokens": 1, "max_llm_grades": 0}
+        for name, minimum in minimums.items():
+            if getattr(self, name) < minimum:
+                raise ValueError(f"AgentConfig.{name} must be at least {minimum}, got {getattr(self, name)}")
+        for name in ("budget_seconds", "budget_tokens"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"AgentConfig.{name} must be positive or None, got {value}")
+        for stage, (low, high) in self.grade_thresholds.items():
+            if low > high:
+                raise ValueError(f"AgentConfig.grade_thresholds[{stage!r}]: low {low} is above high {high}")
+
 
 @dataclass
 class Citation:

@@ -113,3 +113,16 @@ def test_no_budget_skips_nothing(make_agent: AgentFactory) -> None:
     )
     result = agent.ask("How does reciprocal rank fusion work?")
     assert result.skipped == [] and chat.kinds().count("grade") == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("context_tokens", 0), ("k", 0), ("max_retries", -1), ("max_tool_steps", 0), ("budget_seconds", 0)],
+)
+def test_config_rejects_impossible_values(field: str, value: float) -> None:
+    from agent.types import AgentConfig
+
+    with pytest.raises(ValueError, match=f"AgentConfig.{field}"):
+        AgentConfig(**{field: value})
+    with pytest.raises(ValueError, match=r"low 0\.6 is above high 0\.5"):
+        AgentConfig(grade_thresholds={"dense": (0.6, 0.5)})
