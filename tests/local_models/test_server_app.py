@@ -102,8 +102,13 @@ def test_text_completions_plain_and_streamed(scripted: LocalServer) -> None:
     assert done.object == "text_completion"
     assert done.choices[0].text == "once upon a"
     assert done.choices[0].finish_reason == "length"
-    parts = list(client.completions.create(model="scripted", prompt="once upon a time", stream=True))
+    parts = list(
+        client.completions.create(
+            model="scripted", prompt="once upon a time", stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert "".join(p.choices[0].text for p in parts if p.choices) == "once upon a time"
+    assert parts[-1].choices == [] and parts[-1].usage is not None and parts[-1].usage.completion_tokens == 4
     assert scripted.engine.jobs[-1].kind == "completion"
 
 

@@ -241,3 +241,23 @@ def test_serve_model_command_serves_the_model() -> None:
         proc.wait(30)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_streamed_tool_call_arguments_validate(real_server: LocalServer) -> None:
+    chunks = list(
+        real_server.client().chat.completions.create(
+            model=SMALL_MODEL,
+            messages=[{"role": "user", "content": "What is the weather in Rome?"}],
+            tools=[WEATHER],  # type: ignore[list-item]
+            tool_choice="required",
+            max_tokens=120,
+            temperature=0,
+            stream=True,
+        )
+    )
+    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert len(calls) >= 1 and calls[0].index == 0 and calls[0].id
+    assert calls[0].function is not None and calls[0].function.name == "get_weather"
+    arguments = "".join((tc.function.arguments or "") for tc in calls if tc.index == 0 and tc.function)
+    jsonschema.validate(json.loads(arguments), WEATHER["function"]["parameters"])  # type: ignore[index]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
