@@ -3,7 +3,8 @@ grammars, and prompt-lookup speculative decoding.
 
 `Llama.generate` is not used: it forces `logits_all` (and an n_ctx × n_vocab score matrix) when a draft model
 is set, and hides how much of the prompt was reused. This loop asks llama.cpp for logits only where it
-samples, keeps its own record of the tokens in the KV cache, and reports the reused prefix.
+samples and reports the reused prefix. It keeps `Llama.input_ids` / `Llama.n_tokens` (the record of what
+the KV cache holds) up to date, so the `Llama` object stays consistent if it is also used directly.
 Relies on `Llama._ctx`, `Llama._batch` and `Llama._model` of llama-cpp-python 0.3.36 (pinned).
 """
 
@@ -70,11 +71,10 @@ def check_grammar(llm: llama_cpp.Llama, grammar: str) -> None:
 
 
 class Decoder:
-    """The KV cache of one context and the tokens it holds (positions 0..len(tokens)-1)."""
+    """The KV cache of one context and the tokens it holds (positions 0..n_past-1)."""
 
     def __init__(self, llm: llama_cpp.Llama) -> None:
         self.llm = llm
-        self.tokens: list[int] = []
         self.n_ctx = llm.n_ctx()
         self.n_batch = llm.n_batch
         self.stats = DecodeStats()
@@ -102,39 +102,49 @@ class Decoder:
             cached = self._pieces[token] = buffer.raw[:n]
         return cached
 
+    @property
+    def n_past(self) -> int:
+        """How many positions of the context hold evaluated tokens."""
+        return int(self.llm.n_tokens)
+
+    def tokens(self) -> np.ndarray:
+        """The tokens whose KV state is in the cache (a view; copy before changing the context)."""
+        return self.llm.input_ids[: self.llm.n_tokens]
+
+    def _set_past(self, n: int) -> None:
+        self.llm.n_tokens = n
+        self.llm._requires_eval = True
+
     def tokenize(self, text: str) -> list[int]:
         """Tokens of `text`, special-token markup included, without BOS."""
         return list(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
     def clear(self) -> None:
         self.llm._ctx.kv_cache_clear()
-        self.tokens = []
+        self._set_past(0)
 
     def truncate(self, n: int) -> None:
         """Forget every position from `n` on."""
-        if n >= len(self.tokens):
+        if n >= self.n_past:
             return
         if self.llm._ctx.kv_cache_seq_rm(0, n, -1):
-            del self.tokens[n:]
+            self._set_past(n)
             return
-        kept = self.tokens[:n]  # some caches (recurrent, hybrid) cannot drop a suffix: rebuild the prefix
+        kept = self.tokens()[:n].tolist()  # some caches (recurrent, hybrid) cannot drop a suffix: rebuild
         self.clear()
         self.decode(kept)
 
     def reuse_prefix(self, prompt: list[int]) -> int:
         """Keep the longest cached prefix of `prompt` (leaving at least one token to evaluate, for fresh
         logits); return how many prompt tokens need no evaluation."""
-        common = 0
-        for cached, wanted in zip(self.tokens, prompt, strict=False):
-            if cached != wanted:
-                break
-            common += 1
-        common = min(common, len(prompt) - 1)
-        if common < len(self.tokens):
+        cached = self.tokens()[: len(prompt)]
+        differ = np.flatnonzero(cached != np.asarray(prompt[: len(cached)], dtype=np.intc))
+        common = min(int(differ[0]) if differ.size else len(cached), len(prompt) - 1)
+        if common < self.n_past:
             if not self.llm._ctx.kv_cache_seq_rm(0, common, -1):
                 self.clear()
                 return 0
-            del self.tokens[common:]
+            self._set_past(common)
         return common
 
     def decode(self, tokens: list[int], cancel: threading.Event | None = None, all_logits: bool = False) -> bool:
@@ -143,10 +153,13 @@ class Decoder:
             if cancel is not None and cancel.is_set():
                 return False
             batch = tokens[start : start + self.n_batch]
-            self.llm._batch.set_batch(batch=batch, n_past=len(self.tokens), logits_all=all_logits)
+            n_past = self.n_past
+            self.llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=all_logits)
             self.llm._ctx.decode(self.llm._batch)
             self.stats.decode_calls += 1
-            self.tokens.extend(batch)
+            self.llm.input_ids[n_past : n_past + len(batch)] = batch
+            self.llm.n_tokens = n_past + len(batch)
+            self.llm._requires_eval = False
         return True
 
     def sample(self, sampler: LlamaSampler, index: int = -1) -> int:
@@ -161,10 +174,11 @@ class Decoder:
         then trimmed to `last` + the accepted guesses, so the invariant "every generated token but the
         newest is in the cache" holds after every step.
         """
-        n_past = len(self.tokens)
+        n_past = self.n_past
         guesses: list[int] = []
         if draft is not None and budget > 1:
-            proposed = draft(np.asarray([*self.tokens, last], dtype=np.intc))
+            self.llm.input_ids[n_past] = last
+            proposed = draft(self.llm.input_ids[: n_past + 1])
             room = min(budget - 1, self.n_ctx - n_past - 1, self.n_batch - 1)
             guesses = [int(t) for t in proposed[:room]]
             self.stats.draft_proposed += len(guesses)

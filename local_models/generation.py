@@ -89,7 +89,7 @@ class Generation:
 
     # -- tokens ----------------------------------------------------------------------------------------
     def _budget(self) -> int:
-        room = self.decoder.n_ctx - len(self.decoder.tokens)
+        room = self.decoder.n_ctx - self.decoder.n_past
         limit = self.job.sampling.max_tokens
         return room if limit is None else min(room, limit - self.completion_tokens)
 
@@ -241,7 +241,7 @@ class Generation:
         self.completion_tokens = kept  # the discarded call does not count against max_tokens, nor in usage
         filler = stream.text[stream.token_ends[kept - 1] if kept else 0 : start]
         forced = self.decoder.tokenize(filler + CALL_PREFIX)
-        no_room = self.decoder.n_ctx - len(self.decoder.tokens) <= len(forced) + 1 or self._budget() <= 0
+        no_room = self.decoder.n_ctx - self.decoder.n_past <= len(forced) + 1 or self._budget() <= 0
         if no_room or not self.decoder.decode(forced, self.cancel):
             return ("cancelled" if self.cancel is not None and self.cancel.is_set() else "length"), visible, []
         parameters = self.plan.parameters
