@@ -201,6 +201,8 @@ class Generation:
         return isinstance(value, dict) and value.get("name") in self.plan.parameters
 
     def _tagged_calls(self, stream: TextStream, call_at: int, visible: str) -> Finish:
+        if self.ended == "length" and not stream.text.rstrip().endswith(CLOSE_TAG):
+            return "length", visible, []  # cut off inside a call: nothing to repair within max_tokens
         calls: list[ToolCall] = []
         start = call_at
         for body in split_calls(stream.text[call_at:]):
@@ -209,8 +211,6 @@ class Generation:
             except ToolCallError as exc:
                 return self._repair(stream, start, exc, visible, calls)
             start = stream.text.find(OPEN_TAG, start + 1)
-        if self.ended == "length" and not stream.text.rstrip().endswith(CLOSE_TAG):
-            return "length", visible, []
         return "tool_calls", visible, calls
 
     def _bare_call(self, stream: TextStream, call_at: int) -> Finish | None:
@@ -221,6 +221,8 @@ class Generation:
             match = _NAMED.match(body)
             if match is None or match[1] not in self.plan.parameters:
                 return None
+            if self.ended == "length":
+                return "length", "", []
             error = ToolCallError("the call is not valid JSON", match[1])
             return self._repair(stream, call_at, error, "", [])
         if not self._names_tool(parsed):
