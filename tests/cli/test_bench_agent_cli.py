@@ -1,0 +1,85 @@
+"""`ragloop bench agent` on a two-question set: both configurations, the records file, the table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import ECHO_MODEL, json_out, model_flags, ok, ragloop
+
+pytestmark = pytest.mark.slow
+
+
+def write_questions(path: Path) -> Path:
+    rows = [
+        {
+            "id": "a1",
+            "question": "What value of the constant k is commonly used in reciprocal rank fusion?",
+            "answerable": True,
+            "gold_sources": ["hybrid-search.md", "ragloop-retrieval.md"],
+            "key_facts": ["60"],
+        },
+        {"id": "u1", "question": "What is the capital of Australia?", "answerable": False},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_bench_agent_json_and_records(demo_home: Path, echo_model_url: str, tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    report = json_out(
+        ragloop(
+            demo_home,
+            "bench",
+            "agent",
+            "--questions",
+            str(write_questions(tmp_path / "q.jsonl")),
+            "--out",
+            str(records),
+            "--json",
+            *model_flags(echo_model_url, ECHO_MODEL),
+        )
+    )
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [(r["config"], r["id"]) for r in rows] == [("plain", "a1"), ("full", "a1"), ("plain", "u1"), ("full", "u1")]
+    assert report["results"] == rows
+    for name in ("plain", "full"):
+        summary = report["summary"][name]
+        assert (summary["answerable"], summary["unanswerable"]) == (1, 1)
+        assert summary["abstention_unanswerable"] == 1.0  # nothing similar in the corpus: both abstain
+        answerable = next(r for r in rows if r["config"] == name and r["id"] == "a1")
+        # the echo engine's "answer" is the answer prompt itself: every kept source cited, the fact included
+        assert answerable["cited"] > 0 and answerable["facts_found"] == 1
+        assert summary["citation_precision"] == pytest.approx(answerable["cited_gold"] / answerable["cited"], abs=1e-4)
+        assert summary["p50_seconds"] > 0 and set(summary["mean_seconds_split"]) == {
+            "prompt",
+            "generation",
+            "retrieval",
+            "judge",
+            "other",
+        }
+    plain = next(r for r in rows if r["config"] == "plain" and r["id"] == "a1")
+    assert plain["in_loop_grounded"] is None and plain["retries"] == 0  # the baseline has no reflection
+
+
+def test_bench_agent_table(demo_home: Path, echo_model_url: str, tmp_path: Path) -> None:
+    done = ok(
+        ragloop(
+            demo_home,
+            "bench",
+            "agent",
+            "--questions",
+            str(write_questions(tmp_path / "q.jsonl")),
+            "--configs",
+            "full",
+            "--limit",
+            "1",
+            *model_flags(echo_model_url, ECHO_MODEL),
+        )
+    )
+    lines = done.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("metric"))
+    assert header.split() == ["metric", "full"]
+    assert any(line.startswith("key-fact accuracy (all facts)") and line.endswith("100%") for line in lines)
+    assert any(line.startswith("questions (answerable + unanswerable)") and line.endswith("1 + 0") for line in lines)
