@@ -321,6 +321,34 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
+def report_from_records(
+    path: Path, questions: list[Question], *, model: str = "?", judge_model: str = "?"
+) -> AgentBenchReport:
+    """The report of a (possibly unfinished) run from its per-question records; key facts are re-scored."""
+    if not path.is_file():
+        raise AgentError(f"No records file at {path}; `ragloop bench agent` prints where it writes them.")
+    by_id = {q.id: q for q in questions}
+    results: list[QuestionResult] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            result = QuestionResult(**json.loads(line))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise AgentError(f"{path}:{number}: not a bench record ({exc}).") from exc
+        q = by_id.get(result.id)
+        if q is not None:
+            result.facts_found = sum(1 for alternatives in q.key_facts if fact_found(result.answer, alternatives))
+        results.append(result)
+    # only questions every configuration answered, so the columns compare the same questions
+    configs = list(dict.fromkeys(r.config for r in results))
+    done = [{r.id for r in results if r.config == name} for name in configs]
+    common = set.intersection(*done) if done else set()
+    report = AgentBenchReport(model=model, judge_model=judge_model, questions_file=str(path), configs=configs)
+    report.results = [r for r in results if r.id in common]
+    return report
+
+
 def run_agent_bench(
     agents: dict[str, Agent],
     questions: list[Question],

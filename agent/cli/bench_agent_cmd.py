@@ -41,6 +41,10 @@ def bench_agent(
         Path | None,
         typer.Option("--out", help="Per-question records (JSONL), written as they come [default: HOME/runs/]."),
     ] = None,
+    from_records: Annotated[
+        Path | None,
+        typer.Option("--report", help="Print the table of an earlier (maybe unfinished) run from its --out records."),
+    ] = None,
     json_output: JsonOpt = False,
     model: ModelOpt = None,
     model_url: ModelUrlOpt = None,
@@ -53,7 +57,7 @@ def bench_agent(
     key-fact accuracy, citation precision, judge groundedness, abstention, p50/p95 seconds and their split."""
     import tempfile
 
-    from agent.bench import DEFAULT_QUESTIONS, load_questions, run_agent_bench
+    from agent.bench import DEFAULT_QUESTIONS, load_questions, report_from_records, run_agent_bench
     from agent.cli.wiring import agent_config, ingest_demo_corpus, open_runtime, plain_config
 
     chosen = [c.strip() for c in configs.split(",") if c.strip()]
@@ -62,6 +66,13 @@ def bench_agent(
         raise typer.BadParameter(f"unknown configuration(s) {', '.join(unknown) or '(none)'}", param_hint="--configs")
     questions_path = questions or DEFAULT_QUESTIONS
     question_set = load_questions(questions_path)[:limit]
+    if from_records is not None:
+        earlier = report_from_records(from_records, question_set)
+        if json_output:
+            print_json(earlier.as_dict())
+        else:
+            typer.echo(earlier.table())
+        return
     settings = settings_from(
         collection=collection,
         chroma_url=chroma_url,

@@ -158,3 +158,26 @@ def test_load_questions_rejects_bad_records(tmp_path: Path) -> None:
     path.write_text('{"id": "u1", "question": "Capital of France?", "answerable": false}\n')
     [only] = load_questions(path)
     assert not only.answerable and only.key_facts == []
+
+
+def test_report_from_records_keeps_questions_every_config_answered(tmp_path: Path) -> None:
+    from agent.bench import Question, report_from_records
+
+    questions = [
+        Question("a1", "Q1?", True, ["x.md"], [["60"]]),
+        Question("a2", "Q2?", True, ["x.md"], [["SIGIR"]]),
+    ]
+    rows = [
+        result("plain", True, id="a1", answer="k is 60", facts_found=0),  # re-scored from the answer text
+        result("full", True, id="a1", answer="sixty"),
+        result("plain", True, id="a2", answer="SIGIR"),  # the run stopped before `full` answered a2
+    ]
+    records = tmp_path / "records.jsonl"
+    records.write_text("".join(json.dumps(r.as_dict()) + "\n" for r in rows))
+    report = report_from_records(records, questions)
+    assert report.configs == ["plain", "full"]
+    assert [(r.config, r.id, r.facts_found) for r in report.results] == [("plain", "a1", 1), ("full", "a1", 0)]
+    assert "key-fact accuracy (all facts)" in report.table()
+    records.write_text("{broken\n")
+    with pytest.raises(AgentError, match=r"records\.jsonl:1: not a bench record"):
+        report_from_records(records, questions)
