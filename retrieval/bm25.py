@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,24 +155,28 @@ def index_dir(home: Path, collection: str) -> Path:
     return Path(home) / BM25_DIRNAME / collection
 
 
-def rebuild_index(home: Path, collection: ChunkCollection) -> BM25Index:
-    """Build BM25 over every chunk in the store's collection and save it (call after an ingest)."""
-    ids: list[str] = []
+def rebuild_index(home: Path, collection: ChunkCollection, ids: Set[str] | None = None) -> BM25Index:
+    """Build BM25 over the collection's chunks and save it. With `ids` (the ingest manifest's chunk ids),
+    only those chunks are indexed: leftovers of an interrupted ingest stay out of the index."""
+    kept_ids: list[str] = []
     texts: list[str] = []
     for page_ids, page_texts in collection.iter_texts():
-        ids.extend(page_ids)
-        texts.extend(page_texts)
-    index = BM25Index.build(ids, texts)
+        for cid, text in zip(page_ids, page_texts, strict=True):
+            if ids is None or cid in ids:
+                kept_ids.append(cid)
+                texts.append(text)
+    index = BM25Index.build(kept_ids, texts)
     index.save(index_dir(home, collection.name))
     return index
 
 
-def ensure_index(home: Path, collection: ChunkCollection) -> BM25Index:
-    """The saved index if it covers exactly the store's chunk ids, else a rebuilt one."""
+def ensure_index(home: Path, collection: ChunkCollection, ids: Set[str] | None = None) -> BM25Index:
+    """The saved index if it covers exactly `ids` (default: every chunk id in the store), else a rebuilt one."""
     index = BM25Index.load(index_dir(home, collection.name))
-    if index is not None and index.fingerprint == fingerprint(collection.ids()):
+    wanted = ids if ids is not None else collection.ids()
+    if index is not None and index.fingerprint == fingerprint(wanted):
         return index
-    return rebuild_index(home, collection)
+    return rebuild_index(home, collection, ids)
 
 
 def delete_index(home: Path, collection: str) -> None:

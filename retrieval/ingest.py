@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.bm25 import BM25Index, index_dir
+from retrieval.bm25 import ensure_index
 from retrieval.chunking import Chunker, chunking_signature
 from retrieval.errors import RetrievalError
 from retrieval.loaders import DEFAULT_MAX_BYTES, Document, SkipFile, discover, file_key, load_file
@@ -177,7 +177,7 @@ def ingest(
         manifest.mark_clean()
 
     # 3. BM25 over exactly the manifest's chunks (rebuilt when it differs)
-    sync_bm25(home, chunks_col, manifest)
+    ensure_index(home, chunks_col, manifest.chunk_ids())  # BM25 over exactly the manifest's chunks
     report.total_documents = len(manifest)
     report.total_chunks = manifest.chunk_count()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -255,26 +255,6 @@ def remove_orphans(chunks_col: ChunkCollection, manifest: Manifest) -> int:
         chunks_col.delete(ids=orphans)
     manifest.mark_clean()
     return len(orphans)
-
-
-def sync_bm25(home: Path, chunks_col: ChunkCollection, manifest: Manifest) -> bool:
-    """Rebuild the collection's BM25 index from the manifest's chunks unless it already matches them."""
-    from retrieval.bm25 import fingerprint
-
-    wanted = manifest.chunk_ids()
-    directory = index_dir(home, chunks_col.name)
-    current = BM25Index.load(directory) if directory.exists() else None
-    if current is not None and current.fingerprint == fingerprint(wanted):
-        return False
-    ids: list[str] = []
-    texts: list[str] = []
-    for page_ids, page_texts in chunks_col.iter_texts():
-        for cid, text in zip(page_ids, page_texts, strict=True):
-            if cid in wanted:
-                ids.append(cid)
-                texts.append(text)
-    BM25Index.build(ids, texts).save(directory)
-    return True
 
 
 def _under(origin: str, roots: list[Path]) -> bool:

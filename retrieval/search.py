@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
@@ -24,6 +24,7 @@ from typing import Any, get_args
 from retrieval.bm25 import BM25Index, ensure_index
 from retrieval.errors import RetrievalError
 from retrieval.fusion import RRF_K, reciprocal_rank_fusion
+from retrieval.manifest import current_chunk_ids
 from retrieval.mmr import MMR_LAMBDA, mmr_order
 from retrieval.reranker import RERANK_OFF_NOTE
 from retrieval.store import ChunkCollection, Where
@@ -105,6 +106,7 @@ class HybridSearcher:
         mmr: bool = False,
         mmr_lambda: float = MMR_LAMBDA,
         rrf_k: int = RRF_K,
+        visible_ids: Set[str] | None = None,
     ) -> None:
         if bm25 is None and home is None:
             raise ValueError("HybridSearcher needs the BM25 index or the home directory it lives in")
@@ -127,12 +129,14 @@ class HybridSearcher:
         self.rrf_k = rrf_k
         self._home = home
         self._bm25 = bm25
+        # the ingest manifest's chunk ids: chunks outside it (an interrupted ingest's) are never returned
+        self.visible_ids = visible_ids
 
     @property
     def bm25(self) -> BM25Index:
         if self._bm25 is None:
             assert self._home is not None
-            self._bm25 = ensure_index(self._home, self.collection)
+            self._bm25 = ensure_index(self._home, self.collection, self.visible_ids)
         return self._bm25
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
@@ -170,6 +174,8 @@ class HybridSearcher:
             vector = timed("embed", lambda: self.embedder.embed([query], kind="query")[0])
             found = timed("dense", lambda: self.collection.query(vector, pool, where))
             for chunk, distance in found:
+                if self.visible_ids is not None and chunk.id not in self.visible_ids:
+                    continue
                 chunks[chunk.id] = chunk
                 scores.setdefault(chunk.id, {})["dense"] = 1.0 - distance
                 dense_ids.append(chunk.id)
@@ -250,4 +256,5 @@ def build_searcher(
     if embedder is None:
         embedder = SentenceTransformerEmbedder(_base_name(coll.embedder), backend=backend)  # type: ignore[arg-type]
     reranker = CrossEncoderReranker(rerank_model, backend=backend) if rerank_model else None  # type: ignore[arg-type]
-    return HybridSearcher(coll, embedder, home=home, reranker=reranker, **options)
+    visible = current_chunk_ids(store, collection)
+    return HybridSearcher(coll, embedder, home=home, reranker=reranker, visible_ids=visible, **options)

@@ -19,6 +19,7 @@ from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.ingest import ingest
 from retrieval.loaders import content_hash, file_key
 from retrieval.manifest import current_chunk_ids
+from retrieval.search import build_searcher
 from retrieval.store import open_store
 from retrieval.testing import CountingEmbedder
 
@@ -138,6 +139,10 @@ def test_sigkill_leaves_documents_old_or_new_and_next_ingest_repairs(
         assert trusted == manifest.chunk_ids()
         leftover = set(store.get_collection("docs").ids()) - trusted
         assert len(leftover) == orphans
+        searcher = build_searcher(store, home, "docs", embedder=embedder)
+        for search_mode in ("dense", "bm25", "hybrid"):  # k covers every stored chunk, orphans included
+            hits = searcher.run("document version", k=3 * DOCS, mode=search_mode).hits  # type: ignore[arg-type]
+            assert hits and {hit.chunk.id for hit in hits} <= trusted, f"{search_mode} returned leftovers"
 
         counting = CountingEmbedder(embedder)
         report = ingest([corpus], store=store, collection="docs", embedder=counting, home=home, progress=False)
