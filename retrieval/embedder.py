@@ -142,13 +142,6 @@ class SentenceTransformerEmbedder:
             raise RetrievalError(f"The embedding model {self.name!r} does not report its dimension.")
         return int(dim)
 
-    @dimension.setter
-    def dimension(self, value: int) -> None:
-        """Truncate embeddings to `value` dimensions (Matryoshka models); set before first use."""
-        if self._model is not None:
-            raise RetrievalError("Set the embedding dimension before the model is first used.")
-        self._truncate_dim = value
-
     @property
     def max_tokens(self) -> int:
         """Longest input in word pieces, special tokens included (256 for MiniLM); longer text is truncated."""

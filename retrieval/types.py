@@ -52,9 +52,16 @@ class SearchHit:
 class Embedder(Protocol):
     """Bi-encoder. One method; batching, progress and caching are built around it."""
 
-    name: str
-    dimension: int
-    max_tokens: int  # longest input in word pieces the model sees (256 for MiniLM)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input in word pieces the model sees (256 for MiniLM)."""
+        ...
 
     def embed(self, texts: list[str], kind: EmbedKind = "document") -> list[list[float]]: ...
 
