@@ -150,13 +150,6 @@ class SentenceTransformerEmbedder:
             raise RetrievalError(f"The embedding model {self.name!r} does not report its max sequence length.")
         return int(length)
 
-    @max_tokens.setter
-    def max_tokens(self, value: int) -> None:
-        """Truncate inputs to `value` word pieces (at most the model's limit)."""
-        self._max_tokens = value
-        if self._model is not None:
-            self._model.max_seq_length = value
-
     # -- the seam -----------------------------------------------------------------------------
     def embed(self, texts: list[str], kind: EmbedKind = "document") -> list[list[float]]:
         vectors: list[list[float]] = self.embed_array(texts, kind).tolist()
