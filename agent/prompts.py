@@ -12,7 +12,7 @@ ABSTAIN_ANSWER = "I couldn't find this in the documents."
 
 # -- route ---------------------------------------------------------------------------------------
 
-ROUTE_SYSTEM = """You decide how an assistant should handle the user's latest message.
+ROUTE_SYSTEM = """You decide how an assistant should handle the user's message.
 Routes:
 {routes}
 Reply in JSON: first a short reason, then the route."""
@@ -78,8 +78,9 @@ Question: {question}"""
 
 ANSWER_FEEDBACK = """
 
-A reviewer rejected your previous answer: {feedback}
-Write a corrected answer that uses only the sources and cites them."""
+(A reviewer rejected your previous answer. Reviewer's reason: {feedback})
+Answer the question again. Use only the sources, and put the number of the supporting source in square brackets
+after each sentence, like [1]."""
 
 DIRECT_SYSTEM = """You are ragloop, a friendly assistant for questions about a document collection.
 Reply briefly and naturally to the user's message."""

@@ -31,10 +31,14 @@ def route(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         if name == "tool" and ctx.deps.tools is not None:
             line = line.format(tools=", ".join(ctx.deps.tools.names()))
         help_lines.append(f"- {line}")
+    # only the earlier questions: earlier answers make small models copy them instead of deciding
+    earlier = [m["content"] for m in state.get("history", []) if m["role"] == "user"]
+    user = f"Message: {state['question']}"
+    if earlier:
+        user = "Earlier messages:\n" + "\n".join(f"- {q}" for q in earlier) + "\n\n" + user
     messages = [
         {"role": "system", "content": ROUTE_SYSTEM.format(routes="\n".join(help_lines))},
-        *state.get("history", []),
-        {"role": "user", "content": state["question"]},
+        {"role": "user", "content": user},
     ]
     try:
         decision = ctx.chat.structured(messages, route_schema(routes), max_tokens=100)

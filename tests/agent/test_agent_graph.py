@@ -206,6 +206,11 @@ def test_follow_up_question_is_rewritten_with_the_thread_history(make_agent: Age
     contents = [m["content"] for m in rewrite_call.messages]
     assert "What is BM25?" in contents and "BM25 weighs term frequency." in contents  # citations stripped
     assert second.queries == ["BM25 document length normalization"]
+    route_call = [c for c in chat.calls if c.kind == "route"][1]
+    assert [m["role"] for m in route_call.messages] == ["system", "user"]  # earlier answers are not shown
+    assert route_call.messages[1]["content"] == (
+        "Earlier messages:\n- What is BM25?\n\nMessage: How does it treat long documents?"
+    )
     assert [t["question"] for t in agent.turns(first.thread_id)] == [
         "What is BM25?",
         "How does it treat long documents?",
