@@ -16,6 +16,7 @@ from cli_helpers import ECHO_MODEL, RAGLOOP, REPO, model_flags, ok, ragloop
 pytestmark = pytest.mark.slow
 
 THREAD = re.compile(r"^thread ([0-9a-f]+) ·", re.MULTILINE)
+FOOTER = "\nSources:\n  ["  # printed under a finished answer (the echoed prompt has "Sources:\n[1]")
 
 
 def test_chat_commands_and_a_question(demo_home: Path, echo_model_url: str) -> None:
@@ -84,11 +85,11 @@ def test_ctrl_c_stops_the_answer_not_the_chat(demo_home: Path, slow_echo_model_u
         proc.stdin.write("What is BM25?\n")
         proc.stdin.flush()
         deadline = time.monotonic() + 600
-        while "Sources:" not in "".join(out) and len("".join(out).split()) < 8:  # a few words have streamed
+        while FOOTER not in "".join(out) and len("".join(out).split()) < 8:  # a few words have streamed
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline, "no answer text streamed"
             time.sleep(0.05)
-        assert "Sources:" not in "".join(out), "the answer finished before it could be interrupted"
+        assert FOOTER not in "".join(out), "the answer finished before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         proc.stdin.write("/threads\n")
         proc.stdin.close()
@@ -99,7 +100,9 @@ def test_ctrl_c_stops_the_answer_not_the_chat(demo_home: Path, slow_echo_model_u
             proc.wait()
     reader.join(timeout=10)
     stderr = proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
     assert "[stopped]" in stderr and "Traceback" not in stderr
     stdout = "".join(out)
-    assert "Sources:" not in stdout  # the interrupted answer was not finished
+    assert FOOTER not in stdout  # the interrupted answer was not finished
     assert "no saved threads yet" in stdout or "turn(s)" in stdout  # the chat went on after Ctrl-C
