@@ -29,7 +29,7 @@ def bench_agent(
     ] = None,
     questions: Annotated[
         Path | None,
-        typer.Option("--questions", help="Question set (JSONL) [default: benchmarks/data/demo_questions.jsonl]."),
+        typer.Option("--questions", help="Question set (JSONL) (default: benchmarks/data/demo_questions.jsonl)."),
     ] = None,
     collection: Annotated[
         str, typer.Option("--collection", "-c", help="Collection holding the demo corpus (ingested if needed).")
@@ -39,7 +39,7 @@ def bench_agent(
     ] = "plain,full",
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Per-question records (JSONL), written as they come [default: HOME/runs/]."),
+        typer.Option("--out", help="Per-question records (JSONL), written as they come (default: HOME/runs/)."),
     ] = None,
     from_records: Annotated[
         Path | None,

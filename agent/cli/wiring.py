@@ -225,13 +225,13 @@ def open_agent(settings: Settings, config: AgentConfig | None = None) -> Iterato
 # -- flags shared by the agent commands ------------------------------------------------------------
 
 CollectionOpt = Annotated[
-    str | None, typer.Option("--collection", "-c", help="Collection to answer from [default: settings.collection].")
+    str | None, typer.Option("--collection", "-c", help="Collection to answer from (default: settings).")
 ]
 ThreadOpt = Annotated[
     str | None, typer.Option("--thread", "-t", help="Continue this thread (ids: `ragloop chat` → /threads).")
 ]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", "-m", help="Chat model: registered name or .gguf path [default: settings].")
+    str | None, typer.Option("--model", "-m", help="Chat model: registered name or .gguf path (default: settings).")
 ]
 ModelUrlOpt = Annotated[
     str | None,
@@ -239,10 +239,10 @@ ModelUrlOpt = Annotated[
 ]
 ApiKeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key for --model-url (or RAGLOOP_API_KEY).")]
 JudgeModelOpt = Annotated[
-    str | None, typer.Option("--judge-model", help="Judge model for reflection [default: the chat model].")
+    str | None, typer.Option("--judge-model", help="Judge model for reflection (default: the chat model).")
 ]
 JudgeUrlOpt = Annotated[
-    str | None, typer.Option("--judge-url", help="OpenAI-compatible base URL of the judge [default: the chat one].")
+    str | None, typer.Option("--judge-url", help="OpenAI-compatible base URL of the judge (default: the chat one).")
 ]
 BudgetOpt = Annotated[
     float | None,
