@@ -7,7 +7,8 @@ them alike, and the report is made of medians and ratios, never of absolute thre
 - ours: `local_models.serve` through HTTP with the `openai` client;
 - peer: llama-cpp-python's own `llama_cpp.server`, also through HTTP with the `openai` client.
 
-Token counts come from one tokenizer (the direct model's) applied to each contender's text, so the
+This module imports `llama_cpp` itself, on purpose: the reference it measures against is the raw library,
+not ragloop's engine. Token counts come from one tokenizer (the direct model's) applied to each contender's text, so the
 three are counted the same way.
 """
 
