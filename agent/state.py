@@ -48,6 +48,7 @@ class AgentState(TypedDict, total=False):
     abstained: bool
     verdicts: list[dict[str, Any]]  # `agent.types.Verdict` as dicts
     feedback: str  # the judge's feedback for the next attempt
+    rejected: list[str]  # answers of this turn that failed the judge (a repeat is not judged or retried again)
     next_action: str  # after reflect: "done" | "rewrite" | "regenerate"
     retries: int
     failed: bool
@@ -72,6 +73,7 @@ def fresh_turn(question: str) -> AgentState:
         abstained=False,
         verdicts=[],
         feedback="",
+        rejected=[],
         next_action="",
         retries=0,
         failed=False,

@@ -48,6 +48,12 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         ctx.note("no citations; no retries left: marked failed")
         return {"verdicts": verdicts, "next_action": "done", "failed": True}
 
+    rejected = state.get("rejected", [])
+    if answer in rejected:
+        # temperature-0 models repeat themselves: the same answer gets the same verdict, so stop here
+        ctx.note(f"same answer as failed attempt {rejected.index(answer)}: not judged again, marked failed")
+        return {"next_action": "done", "failed": True}
+
     kept = state.get("kept", [])
     sources = format_sources(kept)
     judge_call = Call(
@@ -88,15 +94,16 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         )
         if not passed
     )
+    rejected = [*rejected, answer]
     if not can_retry:
         ctx.note(f"failed {', '.join(failing)}; no retries left: marked failed")
-        return {"verdicts": verdicts, "next_action": "done", "failed": True}
+        return {"verdicts": verdicts, "rejected": rejected, "next_action": "done", "failed": True}
     action = "rewrite" if not judged.relevance_pass else "regenerate"
     if not _retry_fits(ctx, state, judge=True):
         ctx.note(f"failed {', '.join(failing)}; retry over budget: marked failed")
-        return {"verdicts": verdicts, "next_action": "done", "failed": True}
+        return {"verdicts": verdicts, "rejected": rejected, "next_action": "done", "failed": True}
     ctx.note(f"failed {', '.join(failing)}: {action} (retry {retries + 1}/{ctx.config.max_retries})")
-    return {**_retry(state, action, feedback), "verdicts": verdicts}
+    return {**_retry(state, action, feedback), "verdicts": verdicts, "rejected": rejected}
 
 
 def _retry(state: AgentState, action: str, feedback: str) -> dict[str, Any]:

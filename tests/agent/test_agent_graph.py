@@ -260,7 +260,7 @@ def test_answer_still_failing_after_the_retries_is_marked_failed(make_agent: Age
     agent, chat = make_agent(
         {
             "route": [route_to("documents")],
-            "answer": ["Wrong [1]."] * 3,
+            "answer": ["Wrong [1].", "Still wrong [1].", "Wrong again [1]."],
             "judge": [verdict(grounded=False)] * 3,
         },
         max_retries=2,
@@ -268,7 +268,7 @@ def test_answer_still_failing_after_the_retries_is_marked_failed(make_agent: Age
     result = agent.ask(QUESTION)
     assert result.failed and result.retries == 2
     assert len(result.verdicts) == 6 and chat.kinds().count("judge") == 3
-    assert result.answer == "Wrong [1]."
+    assert result.answer == "Wrong again [1]."
 
 
 def test_separate_judge_model_does_the_judging(make_agent: AgentFactory) -> None:
@@ -411,3 +411,19 @@ def test_model_citations_are_not_attributed(make_agent: AgentFactory) -> None:
     )
     result = agent.ask(QUESTION)
     assert [(c.n, c.attributed) for c in result.citations] == [(1, False)]
+
+
+def test_a_repeated_failing_answer_is_not_judged_or_retried_again(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": ["RRF is fast [1].", "RRF is fast [1]."],
+            "rewrite": [{"queries": ["reciprocal rank fusion"]}],
+            "judge": [verdict(relevant=False)],
+        },
+        max_retries=2,
+    )
+    result = agent.ask(QUESTION)
+    assert chat.kinds() == ["route", "answer", "judge", "rewrite", "answer"]
+    assert result.failed and result.retries == 1 and len(result.verdicts) == 2
+    assert "same answer as failed attempt 0" in [s.summary for s in result.steps if s.node == "reflect"][-1]
