@@ -38,21 +38,22 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         ctx.note("reflection off")
         return {"next_action": "done"}
 
-    if not state.get("citations"):
-        # cheap signal first: an answer from sources that cites none of them is ungrounded, no judge needed
-        rationale = "The answer cites none of the sources; every claim needs a [n] citation."
-        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, rationale, retries).to_dict()]
-        if can_retry and _retry_fits(ctx, state, judge=True):
-            ctx.note(f"no citations: regenerate (retry {retries + 1}/{ctx.config.max_retries})")
-            return {**_retry(state, "regenerate", rationale), "verdicts": verdicts}
-        ctx.note("no citations; no retries left: marked failed")
-        return {"verdicts": verdicts, "next_action": "done", "failed": True}
-
     rejected = state.get("rejected", [])
     if answer in rejected:
         # temperature-0 models repeat themselves: the same answer gets the same verdict, so stop here
         ctx.note(f"same answer as failed attempt {rejected.index(answer)}: not judged again, marked failed")
         return {"next_action": "done", "failed": True}
+
+    if not state.get("citations"):
+        # cheap signal first: an answer from sources that cites none of them is ungrounded, no judge needed
+        rationale = "The answer cites none of the sources; every claim needs a [n] citation."
+        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, rationale, retries).to_dict()]
+        rejected = [*rejected, answer]
+        if can_retry and _retry_fits(ctx, state, judge=True):
+            ctx.note(f"no citations: regenerate (retry {retries + 1}/{ctx.config.max_retries})")
+            return {**_retry(state, "regenerate", rationale), "verdicts": verdicts, "rejected": rejected}
+        ctx.note("no citations; no retries left: marked failed")
+        return {"verdicts": verdicts, "rejected": rejected, "next_action": "done", "failed": True}
 
     kept = state.get("kept", [])
     sources = format_sources(kept)
