@@ -6,6 +6,7 @@ Answers stream to stdout; everything about the run (trace, thread id, timings) g
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from agent.types import AgentAnswer, AgentEvent, Citation, Step, Verdict
 
 RATIONALE_CHARS = 160
+_CITATION_MARKS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
 def citation_line(citation: Citation) -> str:
@@ -134,12 +136,15 @@ class StreamPrinter:
         typer.secho(line, err=True, dim=True)
 
     def finish(self, answer: AgentAnswer) -> None:
-        """Print what the user has not seen yet of the final answer; end its line."""
+        """Print the final answer if it is not what streamed (citations attributed afterwards, an abstention
+        decided without the model, a retry that did not stream); end its line."""
         streamed = "".join(self.current).strip()
-        if streamed != answer.answer.strip():
+        final = answer.answer.strip()
+        if streamed != final:
             if streamed:
-                sys.stdout.write("\n\n")
-            sys.stdout.write(answer.answer.strip() or "(no answer)")
+                same_text = _CITATION_MARKS.sub("", streamed).split() == _CITATION_MARKS.sub("", final).split()
+                sys.stdout.write("\n\nWith its sources marked:\n" if same_text else "\n\nFinal answer:\n")
+            sys.stdout.write(final or "(no answer)")
         sys.stdout.write("\n")
         sys.stdout.flush()
         self.current = []
