@@ -18,10 +18,10 @@ Routes:
 Reply in JSON: first a short reason, then the route."""
 
 ROUTE_HELP = {
-    "documents": '"documents": the message asks for information or facts; answer from the document collection.',
-    "tool": '"tool": the message needs one of these tools: {tools}.',
-    "direct": '"direct": a greeting, thanks, small talk, or a question about this conversation itself.',
-    "clarify": '"clarify": the message is too vague to act on; ask the user what they mean.',
+    "documents": '"documents": a question about facts, concepts or how something works, e.g. "What is BM25?"',
+    "tool": '"tool": the message needs one of these tools: {tools}',
+    "direct": '"direct": a greeting, thanks or small talk, e.g. "hello!", "thanks a lot"',
+    "clarify": '"clarify": too vague to act on, e.g. "what about it?" with nothing before it',
 }
 
 

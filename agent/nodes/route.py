@@ -8,6 +8,7 @@ from agent.context import RunContext
 from agent.errors import ModelOutputError
 from agent.prompts import ROUTE_HELP, ROUTE_SYSTEM, route_schema
 from agent.state import AgentState
+from tools.registry import ToolRegistry
 
 
 def available_routes(ctx: RunContext) -> tuple[str, ...]:
@@ -29,7 +30,8 @@ def route(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     for name in routes:
         line = ROUTE_HELP[name]
         if name == "tool" and ctx.deps.tools is not None:
-            line = line.format(tools=", ".join(ctx.deps.tools.names()))
+            tools = ctx.deps.tools
+            line = line.format(tools="; ".join(f"{n} ({_first_sentence(tools, n)})" for n in tools.names()))
         help_lines.append(f"- {line}")
     # only the earlier questions: earlier answers make small models copy them instead of deciding
     earlier = [m["content"] for m in state.get("history", []) if m["role"] == "user"]
@@ -50,3 +52,9 @@ def route(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     reason = str(decision.reason)  # type: ignore[attr-defined]
     ctx.note(f"{chosen}: {reason}")
     return {"route": chosen, "route_reason": reason}
+
+
+def _first_sentence(tools: ToolRegistry, name: str) -> str:
+    tool = tools.get(name)
+    description = tool.description if tool is not None else ""
+    return description.split(". ")[0].rstrip(".")

@@ -107,5 +107,8 @@ def test_tool_route_is_offered_only_with_tools(make_agent: AgentFactory) -> None
     route_call = chat.calls[0]
     enum = route_call.request["response_format"]["json_schema"]["schema"]["properties"]["route"]["enum"]
     assert enum == ["documents", "tool", "direct", "clarify"]
-    assert "calculator, current_time" in route_call.messages[0]["content"]
+    assert (
+        "calculator (Evaluate an arithmetic expression exactly as written and return the result); current_time ("
+        in (route_call.messages[0]["content"])
+    )
     assert json.loads(json.dumps(route_call.request["response_format"]))  # plain JSON
