@@ -113,3 +113,21 @@ def test_unreachable_model_server_is_a_clean_error(demo_home: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "error: Cannot reach the model server at http://127.0.0.1:9/v1" in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_judge_model_is_asked_for_by_name(demo_home: Path, echo_model_url: str) -> None:
+    """--judge-model other than the chat model: the reflection call asks the endpoint for that model (which the
+    echo server does not serve: a clean error naming it, after the answer was generated)."""
+    done = ragloop(
+        demo_home,
+        "ask",
+        "What is BM25?",
+        "-c",
+        "demo",
+        "--json",
+        "--judge-model",
+        "no-such-judge",
+        *model_flags(echo_model_url, ECHO_MODEL),
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no-such-judge" in done.stderr and "Traceback" not in done.stderr
