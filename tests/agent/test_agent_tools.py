@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import AgentFactory, route_to
+from agent_support import AgentFactory, route_to
 
 from agent.testing import ScriptedReply
 from tools.builtin import builtin_registry

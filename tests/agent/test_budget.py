@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CHUNKS, AgentFactory, route_to, verdict
+from agent_support import CHUNKS, AgentFactory, route_to, verdict
 
 from agent.budget import Budget, Call, SpeedMeter
 from agent.chat_client import ChatResult, ChatTimings, ChatUsage

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from retrieval_support import free_port
 
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.types import Chunk
@@ -25,12 +25,6 @@ CHROMA_BIN = Path(sys.executable).with_name("chroma")
 def embedder() -> SentenceTransformerEmbedder:
     """The default (bundled, offline) all-MiniLM-L6-v2, loaded once per session."""
     return SentenceTransformerEmbedder()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

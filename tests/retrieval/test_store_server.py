@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from retrieval_support import free_port
 
 from retrieval.errors import RetrievalError
 from retrieval.store import open_store
@@ -26,8 +27,6 @@ def test_http_store_round_trip_without_lock(tmp_path: Path, chroma_server: str, 
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
-    from conftest import free_port
-
     with pytest.raises(RetrievalError, match="Cannot reach the Chroma server"):
         open_store(tmp_path, f"http://127.0.0.1:{free_port()}")
 
