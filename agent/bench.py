@@ -21,6 +21,7 @@ the same questions and both see the same machine load.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 import time
@@ -79,9 +80,13 @@ def load_questions(path: Path) -> list[Question]:
     return questions
 
 
+_CITATION_MARKS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
 def fact_found(answer: str, alternatives: Sequence[str]) -> bool:
-    """Case-insensitive substring match, whitespace runs (line breaks included) counting as one space."""
-    text = " ".join(answer.split()).casefold()
+    """Case-insensitive substring match, ignoring citation marks ("0 [1].75" is "0.75") and counting whitespace
+    runs (line breaks included) as one space."""
+    text = " ".join(_CITATION_MARKS.sub("", answer).split()).casefold()
     return any(" ".join(alt.split()).casefold() in text for alt in alternatives)
 
 

@@ -65,6 +65,7 @@ def test_fact_matching_and_gold_sources() -> None:
     assert fact_found("Proposed at sigir 2009", ["SIGIR"])
     assert not fact_found("a constant of sixty", ["60"])
     assert fact_found("limited by memory\nbandwidth", ["memory  bandwidth"])
+    assert fact_found("the usual value is b = 0 [1].75 [2, 3].", ["0.75"])  # citation marks do not split facts
     assert fact_found("two to three times faster", ["2 to 3", "two to three"])
     assert from_gold_source("/x/demo_corpus/bm25.md", ["bm25.md"])
     assert from_gold_source("/x/llm-glossary.jsonl#glossary-lora", ["llm-glossary.jsonl#glossary-lora"])
