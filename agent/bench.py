@@ -318,7 +318,7 @@ class AgentBenchReport:
         ]
         for label, fmt in rows:
             lines.append(f"{label:<{width}}  " + "  ".join(f"{fmt(summary[n]):>14}" for n in self.configs))
-        lines.append(f"total wall time {self.seconds / 60:.1f} min")
+        lines.append(f"total time {self.seconds / 60:.1f} min (agent + evaluation judge)")
         return "\n".join(lines)
 
 
@@ -351,6 +351,7 @@ def report_from_records(
     common = set.intersection(*done) if done else set()
     report = AgentBenchReport(model=model, judge_model=judge_model, questions_file=str(path), configs=configs)
     report.results = [r for r in results if r.id in common]
+    report.seconds = sum(r.seconds + r.eval_judge_seconds for r in report.results)  # model time, not wall time
     return report
 
 
