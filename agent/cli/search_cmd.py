@@ -105,7 +105,6 @@ def eval_retrieval(
 ) -> None:
     """Ingest a BEIR dataset into a temporary store and report nDCG, Recall, MRR and latency per query."""
     from retrieval.beir import evaluate_beir
-
     from retrieval.search import check_mode
 
     report = evaluate_beir(
