@@ -107,10 +107,10 @@ def embedder_for(store: Store, collection: str, model: str | None) -> SentenceTr
     if model is None and store.has_collection(collection):
         model = store.get_collection(collection).embedder
     backend = "torch"
-    if model and "@" in model:
-        model, backend = model.rsplit("@", 1)
-    if backend not in ("torch", "onnx"):
-        backend = "torch"
+    if model:  # a collection built with the ONNX backend records its model as "NAME@onnx"
+        base, sep, suffix = model.rpartition("@")
+        if sep and suffix in ("torch", "onnx"):  # anything else is part of the name (a path may hold "@")
+            model, backend = base, suffix
     return SentenceTransformerEmbedder(model, backend=backend)  # type: ignore[arg-type]
 
 
