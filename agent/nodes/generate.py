@@ -29,7 +29,8 @@ _ABSTAINS = re.compile(
 QUOTE_CHARS = 300
 ATTRIBUTION_MIN_OVERLAP = 0.5  # share of a sentence's content words found in the chunk
 ATTRIBUTION_MIN_SHARED = 2
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)\s*|\n+")
+# a sentence ends at . ! ? followed by whitespace or the end: "0.75" or "e.g.," stay inside their sentence
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+(?=\s|$)|$)\s*|\n+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
 _STOPWORDS = frozenset(
     {
