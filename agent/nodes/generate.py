@@ -114,8 +114,10 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     ]
     result = ctx.chat.generate(messages, max_tokens=ctx.config.answer_max_tokens, on_token=ctx.token_sink())
     answer = result.text.strip()
-    if not answer:
-        ctx.model_error("generate", "the model returned an empty answer")
+    if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:"):
+        # a bare "[1] [2]" (small models do this) says nothing: handled like an empty answer
+        problem = "an empty answer" if not answer else "only citation markers"
+        ctx.model_error("generate", f"the model returned {problem}")
         return {"answer": "", "citations": [], "abstained": False, "next_action": ""}
     attributed: set[int] = set()
     if ctx.config.attribute_citations and not _CITATION_GROUP.search(answer) and not _ABSTAINS.search(answer):

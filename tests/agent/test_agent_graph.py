@@ -298,6 +298,15 @@ def test_empty_answer_is_regenerated_then_marked_failed(make_agent: AgentFactory
     assert result.failed and result.answer == "" and result.retries == 2
 
 
+def test_an_answer_of_bare_citation_markers_is_regenerated(make_agent: AgentFactory) -> None:
+    agent, _ = make_agent(
+        {"route": [route_to("documents")], "answer": ["[1] [2].", "Fusion [1]."], "judge": [verdict()]}
+    )
+    result = agent.ask(QUESTION)
+    assert result.answer == "Fusion [1]." and result.retries == 1 and not result.failed
+    assert errors_of(result, "generate") == ["generate: the model returned only citation markers"]
+
+
 def test_empty_direct_reply_is_marked_failed(make_agent: AgentFactory) -> None:
     agent, _ = make_agent({"route": [route_to("direct")], "reply": [""]})
     result = agent.ask("hello")
