@@ -68,15 +68,20 @@ def test_chat_with_the_small_model_verbose(demo_home: Path, small_model_url: str
 
 
 def test_ctrl_c_stops_the_answer_not_the_chat(demo_home: Path, slow_echo_model_url: str) -> None:
-    proc = subprocess.Popen(
-        [*RAGLOOP, "chat", "-c", "demo", *model_flags(slow_echo_model_url, ECHO_MODEL)],
-        cwd=REPO,
-        env={**os.environ, "RAGLOOP_HOME": str(demo_home)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A child inherits an ignored SIGINT (shells start `cmd &` that way), never a handler: let it see Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [*RAGLOOP, "chat", "-c", "demo", *model_flags(slow_echo_model_url, ECHO_MODEL)],
+            cwd=REPO,
+            env={**os.environ, "RAGLOOP_HOME": str(demo_home)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.extend(iter(lambda: proc.stdout.read(1), "")), daemon=True)  # type: ignore[union-attr]

@@ -88,14 +88,19 @@ def _run_child(tmp_path: Path, home: Path, corpus: Path, mode: str, sig: int) ->
     script.write_text(CHILD, encoding="utf-8")
     marker = tmp_path / f"marker-{mode}"
     env = {**os.environ, "RAGLOOP_HOME": str(home), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(home), str(corpus), mode, str(marker), str(BATCH)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A child inherits an ignored SIGINT (shells start `cmd &` that way), never a handler: let it see Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(home), str(corpus), mode, str(marker), str(BATCH)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 180
     while not marker.exists():
         if proc.poll() is not None:
