@@ -147,28 +147,31 @@ def evaluate_beir(
     k: int = 10,
     mode: SearchMode = "hybrid",
     rerank_model: str | Path | None = None,
+    rerank_backend: str = "torch",
     candidates: int = 30,
     split: str = "test",
     embedder: Embedder | None = None,
     reranker: Reranker | None = None,
     work_dir: Path | None = None,
+    onnx_cache: Path | None = None,
 ) -> EvalReport:
-    """Ingest the corpus into a temporary store, search each judged query, and score the rankings."""
+    """Ingest the corpus into a temporary store, search each judged query, and score the rankings.
+    `rerank_backend` runs `rerank_model` on torch, onnx or onnx-int8 (exports cached in `onnx_cache`)."""
     from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.ingest import ingest
-    from retrieval.reranker import CrossEncoderReranker
+    from retrieval.reranker import build_reranker
     from retrieval.search import HybridSearcher
     from retrieval.store import open_store
 
     data = load_beir(directory, split)
     if embedder is None:
         embedder = SentenceTransformerEmbedder()
-    if reranker is None and rerank_model is not None:
-        reranker = CrossEncoderReranker(rerank_model)
     cut_k = max(k, *RECALL_CUTS)
     metric_names = [f"ndcg@{k}", *(f"recall@{c}" for c in RECALL_CUTS), f"mrr@{k}"]
     with tempfile.TemporaryDirectory(prefix="ragloop-beir-", dir=work_dir) as tmp:
         home = Path(tmp)
+        if reranker is None and rerank_model is not None:  # ONNX exports go to onnx_cache, else die with tmp
+            reranker = build_reranker(rerank_model, rerank_backend, cache_dir=onnx_cache or home / "onnx")
         with open_store(home) as store:
             started = time.perf_counter()
             ingest([data.corpus_path], store=store, collection=COLLECTION, embedder=embedder, home=home, progress=False)

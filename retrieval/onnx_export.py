@@ -24,6 +24,17 @@ def torch_source(out_dir: Path) -> Path:
     return Path(out_dir) / "torch-source"
 
 
+def _drop_export_tempdir(model: Any) -> None:
+    """optimum exports into a TemporaryDirectory it leaves to the garbage collector (a ResourceWarning);
+    the export is saved by now, so remove it here."""
+    inner = getattr(model, "model", None)  # CrossEncoder
+    if inner is None and hasattr(model, "__getitem__"):
+        inner = getattr(model[0], "auto_model", None)  # SentenceTransformer
+    tempdir = getattr(inner, "_model_save_dir_tempdirectory_instance", None)
+    if tempdir is not None:
+        tempdir.cleanup()
+
+
 def export_onnx(
     model: str | Path | None, out_dir: Path, *, kind: Kind = "embedder", int8: bool = False
 ) -> tuple[Path, dict[str, Any]]:
@@ -49,7 +60,9 @@ def export_onnx(
             if kind == "reranker":
                 source = str(torch_source(out_dir))
             if not fp32.is_file():
-                factory(source, backend="onnx", device="cpu").save(str(out_dir))
+                exported = factory(source, backend="onnx", device="cpu")
+                exported.save(str(out_dir))
+                _drop_export_tempdir(exported)
             if int8 and not (out_dir / quant_name).is_file():
                 loaded = factory(str(out_dir), backend="onnx", device="cpu")
                 export_dynamic_quantized_onnx_model(loaded, QUANT_CONFIG, str(out_dir))

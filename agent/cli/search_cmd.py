@@ -21,7 +21,11 @@ ChromaOpt = Annotated[
 NoRerankOpt = Annotated[bool, typer.Option("--no-rerank", help="Do not rerank even with --rerank-model.")]
 RerankModelOpt = Annotated[
     str | None,
-    typer.Option("--rerank-model", help="CrossEncoder name or path; enables reranking (off by default)."),
+    typer.Option("--rerank-model", help="CrossEncoder name or path; enables reranking (default: settings, off)."),
+]
+RerankBackendOpt = Annotated[
+    str | None,
+    typer.Option("--rerank-backend", help="Reranker runtime: torch | onnx | onnx-int8 (default: settings, torch)."),
 ]
 CandidatesOpt = Annotated[int, typer.Option("--candidates", min=1, help="Fused candidates passed to reranking.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -57,6 +61,7 @@ def search(
     mode: ModeOpt = "hybrid",
     no_rerank: NoRerankOpt = False,
     rerank_model: RerankModelOpt = None,
+    rerank_backend: RerankBackendOpt = None,
     candidates: CandidatesOpt = 30,
     where: Annotated[
         str | None, typer.Option("--where", help='Metadata filter as JSON (Chroma syntax), e.g. {"page": 2}.')
@@ -71,13 +76,16 @@ def search(
 
     filter_ = parse_where(where)  # bad JSON fails before anything heavy loads
     search_mode = check_mode(mode)
-    settings = settings_from(collection=collection, chroma_url=chroma_url)
+    settings = settings_from(
+        collection=collection, chroma_url=chroma_url, rerank_model=rerank_model, rerank_backend=rerank_backend
+    )
     with open_store(settings.home, settings.chroma_url) as store:
         searcher = build_searcher(
             store,
             settings.home,
             settings.collection,
-            rerank_model=None if no_rerank else rerank_model,
+            rerank_model=None if no_rerank else settings.rerank_model,
+            rerank_backend=settings.rerank_backend,
             mode=search_mode,
             candidates=candidates,
             where=filter_,
@@ -99,6 +107,7 @@ def eval_retrieval(
     mode: ModeOpt = "hybrid",
     no_rerank: NoRerankOpt = False,
     rerank_model: RerankModelOpt = None,
+    rerank_backend: RerankBackendOpt = None,
     candidates: CandidatesOpt = 30,
     split: Annotated[str, typer.Option("--split", help="qrels file name under qrels/ (without .tsv).")] = "test",
     json_out: JsonOpt = False,
@@ -107,11 +116,14 @@ def eval_retrieval(
     from retrieval.beir import evaluate_beir
     from retrieval.search import check_mode
 
+    settings = settings_from(rerank_model=rerank_model, rerank_backend=rerank_backend)
     report = evaluate_beir(
         dataset_dir,
         k=k,
         mode=check_mode(mode),
-        rerank_model=None if no_rerank else rerank_model,
+        rerank_model=None if no_rerank else settings.rerank_model,
+        rerank_backend=settings.rerank_backend,
+        onnx_cache=settings.home / "onnx",
         candidates=candidates,
         split=split,
     )

@@ -121,7 +121,16 @@ def open_searcher(settings: Settings) -> Iterator[tuple[Store, HybridSearcher]]:
     from retrieval.store import open_store
 
     with open_store(settings.home, settings.chroma_url) as store:
-        yield store, build_searcher(store, settings.home, settings.collection)
+        yield (
+            store,
+            build_searcher(
+                store,
+                settings.home,
+                settings.collection,
+                rerank_model=settings.rerank_model,
+                rerank_backend=settings.rerank_backend,
+            ),
+        )
 
 
 def ingest_demo_corpus(settings: Settings, *, progress: bool = False) -> IngestReport:
