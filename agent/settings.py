@@ -22,6 +22,9 @@ def default_home() -> Path:
     return user_data_path("ragloop", appauthor=False)
 
 
+Backend = Literal["torch", "onnx", "onnx-int8"]  # sentence-transformers runtimes; ONNX exports cached in home/onnx
+
+
 class SettingsError(Exception):
     """The configuration (flags, environment, ragloop.toml) is invalid; the message names the setting."""
 
@@ -42,8 +45,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL; default is the embedded store.")
     collection: str = Field("default", description="Collection to ingest into and search.")
     rerank_model: str | None = Field(None, description="CrossEncoder name or path; None leaves reranking off.")
-    rerank_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+    rerank_backend: Backend = Field(
         "torch", description="Reranker runtime: torch fp32, ONNX fp32, or ONNX int8 (about 2x faster on CPU)."
+    )
+    embed_backend: Backend = Field(
+        "torch", description="Embedder runtime: torch fp32, ONNX fp32 (about 2x faster, same results), ONNX int8."
     )
 
     # agent

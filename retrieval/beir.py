@@ -200,7 +200,7 @@ def evaluate_beir(
         dataset=data.name,
         mode=mode,
         reranker=getattr(reranker, "name", None),
-        embedder=embedder.name,
+        embedder=getattr(embedder, "label", embedder.name),
         k=k,
         queries=len(judged),
         documents=data.documents,

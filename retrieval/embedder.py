@@ -88,6 +88,21 @@ def load_error(kind: str, name: str, exc: BaseException) -> RetrievalError:
     )
 
 
+def build_embedder(
+    model: str | Path | None = None, backend: str = "torch", *, cache_dir: Path | None = None
+) -> SentenceTransformerEmbedder:
+    """An embedder for `model` (default: the bundled MiniLM) on `backend` (torch | onnx | onnx-int8); ONNX
+    variants come from `retrieval.onnx_export.onnx_variant` (in place, or exported into `cache_dir` once)."""
+    from retrieval.onnx_export import check_backend, onnx_variant
+
+    if check_backend(backend) == "torch":
+        return SentenceTransformerEmbedder(model)
+    source, kwargs = onnx_variant(model, "embedder", backend, cache_dir)
+    return SentenceTransformerEmbedder(
+        source, backend="onnx", model_kwargs=kwargs, label=backend, display_name=resolve_model(model)[0]
+    )
+
+
 class SentenceTransformerEmbedder:
     """Normalized sentence embeddings from a sentence-transformers bi-encoder (CPU)."""
 
@@ -101,10 +116,15 @@ class SentenceTransformerEmbedder:
         model_kwargs: dict[str, Any] | None = None,
         max_tokens: int | None = None,
         truncate_dim: int | None = None,
+        label: str | None = None,
+        display_name: str | None = None,
     ) -> None:
+        # `name` is the model's identity (recorded in collections and chunking signatures): the same for every
+        # runtime, so switching between torch and ONNX needs no re-ingest; `label` adds the runtime for reports
         self.name, self._source = resolve_model(model)
-        if backend != "torch":
-            self.name = f"{self.name}@{backend}"
+        if display_name:
+            self.name = display_name
+        self.runtime = label or backend
         self.backend = backend
         self.batch_size = batch_size
         self.device = device
@@ -113,6 +133,10 @@ class SentenceTransformerEmbedder:
         self._truncate_dim = truncate_dim
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return self.name if self.runtime == "torch" else f"{self.name}@{self.runtime}"
 
     # -- lazy model ---------------------------------------------------------------------------
     @property

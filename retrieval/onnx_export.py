@@ -9,11 +9,16 @@ and returns what to pass to `SentenceTransformerEmbedder` / `CrossEncoderReranke
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from retrieval.embedder import load_error, resolve_model
+from retrieval.errors import RetrievalError
 
 Kind = Literal["embedder", "reranker"]
 QUANT_CONFIG = "avx2"  # int8 dynamic quantization that runs on any x86-64 with AVX2
@@ -22,6 +27,20 @@ QUANT_CONFIG = "avx2"  # int8 dynamic quantization that runs on any x86-64 with 
 def torch_source(out_dir: Path) -> Path:
     """For a reranker: the torch weights the ONNX files were exported from (compare against these)."""
     return Path(out_dir) / "torch-source"
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """The export's own chatter ("No 'model.onnx' found... Exporting", deprecations) is expected here."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _drop_export_tempdir(model: Any) -> None:
@@ -51,7 +70,7 @@ def export_onnx(
     quant_name = f"onnx/model_quint8_{QUANT_CONFIG}.onnx"
     factory: Any = SentenceTransformer if kind == "embedder" else CrossEncoder
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_loggers("sentence_transformers", "transformers", "optimum"):
             warnings.simplefilter("ignore")  # tracer warnings of the torch -> ONNX export
             if kind == "reranker" and not (torch_source(out_dir) / "config.json").is_file():
                 # Save the torch CrossEncoder first: its config then records num_labels=1 (the ONNX export
@@ -69,3 +88,44 @@ def export_onnx(
     except Exception as exc:
         raise load_error(f"{kind} (ONNX export)", name, exc) from exc
     return out_dir, {"file_name": quant_name if int8 else "onnx/model.onnx"}
+
+
+OnnxBackend = Literal["torch", "onnx", "onnx-int8"]
+ONNX_BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+
+
+def check_backend(backend: str) -> OnnxBackend:
+    if backend not in ONNX_BACKENDS:
+        raise RetrievalError(f"Unknown model backend {backend!r}; use one of: {', '.join(ONNX_BACKENDS)}.")
+    return backend  # type: ignore[return-value]
+
+
+def onnx_variant(
+    model: str | Path | None, kind: Kind, backend: str, cache_dir: Path | None
+) -> tuple[Path, dict[str, Any]]:
+    """Where the `backend` ("onnx" or "onnx-int8") variant of `model` lives and the `model_kwargs` that load it:
+    in place when the model directory ships it, else exported once into `cache_dir` and reused."""
+    int8 = check_backend(backend) == "onnx-int8"
+    file_name = f"onnx/model_quint8_{QUANT_CONFIG}.onnx" if int8 else "onnx/model.onnx"
+    name, source = resolve_model(model)
+    if (Path(source) / file_name).is_file():
+        return Path(source), {"file_name": file_name}
+    if cache_dir is None:
+        raise RetrievalError(
+            f"The model {name} has no {file_name}; an ONNX export needs a cache directory to write to."
+        )
+    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(name).name)[:60]
+    return export_onnx(model, Path(cache_dir) / f"{kind}-{slug}-{_fingerprint(name)}", kind=kind, int8=int8)
+
+
+def _fingerprint(name: str) -> str:
+    """Cache key of an export: the model's name, and for a local directory its files' sizes and times, so a
+    retrained model in the same place is exported again instead of served stale."""
+    h = hashlib.sha256(name.encode())
+    path = Path(name)
+    if path.is_dir():
+        for entry in sorted(path.iterdir()):
+            if entry.is_file():
+                stat = entry.stat()
+                h.update(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:12]

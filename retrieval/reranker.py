@@ -5,16 +5,14 @@ carries one; see docs/MODELS.md). Any sentence-transformers `CrossEncoder` name 
 The model loads on first use.
 
 `build_reranker(model, backend, cache_dir)` picks the runtime: `torch` (fp32), `onnx` (fp32) or `onnx-int8`
-(dynamically quantized, about twice as fast on CPU). An ONNX variant is exported once into `cache_dir` (or
-used in place when the model directory already carries it) and reused by later runs.
+(dynamically quantized, about twice as fast on CPU; see `retrieval.onnx_export.onnx_variant`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 from retrieval.embedder import load_model, resolve_model
 from retrieval.errors import RetrievalError
@@ -28,50 +26,17 @@ RERANK_OFF_NOTE = (
 )
 
 
-RerankBackend = Literal["torch", "onnx", "onnx-int8"]
-RERANK_BACKENDS: tuple[str, ...] = get_args(RerankBackend)
-
-
-def check_backend(backend: str) -> RerankBackend:
-    if backend not in RERANK_BACKENDS:
-        raise RetrievalError(f"Unknown reranker backend {backend!r}; use one of: {', '.join(RERANK_BACKENDS)}.")
-    return backend  # type: ignore[return-value]
-
-
 def build_reranker(model: str | Path, backend: str = "torch", *, cache_dir: Path | None = None) -> CrossEncoderReranker:
-    """A reranker for `model` on `backend`; ONNX variants are exported into `cache_dir` once, then reused."""
-    from retrieval.onnx_export import QUANT_CONFIG, export_onnx
+    """A reranker for `model` on `backend` (torch | onnx | onnx-int8); ONNX variants come from
+    `onnx_variant` (in place, or exported into `cache_dir` once)."""
+    from retrieval.onnx_export import check_backend, onnx_variant
 
-    chosen = check_backend(backend)
-    if chosen == "torch":
+    if check_backend(backend) == "torch":
         return CrossEncoderReranker(model)
-    int8 = chosen == "onnx-int8"
-    file_name = f"onnx/model_quint8_{QUANT_CONFIG}.onnx" if int8 else "onnx/model.onnx"
-    local = Path(model).expanduser()
-    if (local / file_name).is_file():  # a model directory that ships its ONNX files (e.g. the project's own)
-        return CrossEncoderReranker(local, backend="onnx", model_kwargs={"file_name": file_name}, label=chosen)
-    if cache_dir is None:
-        raise RetrievalError(
-            f"The reranker {model!s} has no {file_name}; an ONNX export needs a cache directory to write to."
-        )
-    name, _ = resolve_model(model)
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(name).name)[:60]
-    digest = _fingerprint(name)
-    out_dir, kwargs = export_onnx(model, Path(cache_dir) / f"{slug}-{digest}", kind="reranker", int8=int8)
-    return CrossEncoderReranker(out_dir, backend="onnx", model_kwargs=kwargs, label=chosen, display_name=name)
-
-
-def _fingerprint(name: str) -> str:
-    """Cache key of an export: the model's name, and for a local directory its files' sizes and times, so a
-    retrained model in the same place is exported again instead of served stale."""
-    h = hashlib.sha256(name.encode())
-    path = Path(name)
-    if path.is_dir():
-        for entry in sorted(path.iterdir()):
-            if entry.is_file():
-                stat = entry.stat()
-                h.update(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return h.hexdigest()[:12]
+    source, kwargs = onnx_variant(model, "reranker", backend, cache_dir)
+    return CrossEncoderReranker(
+        source, backend="onnx", model_kwargs=kwargs, label=backend, display_name=resolve_model(model)[0]
+    )
 
 
 class CrossEncoderReranker:

@@ -245,18 +245,21 @@ def build_searcher(
     embedder: Embedder | None = None,
     rerank_model: str | Path | None = None,
     rerank_backend: str = "torch",
+    embed_backend: str = "torch",
     **options: Any,
 ) -> HybridSearcher:
     """A searcher over `collection` in an open `Store`: the default embedder unless one is given (the
     collection's own model when it was ingested with a path or hub name), a reranker when `rerank_model`
-    (ONNX exports of it are cached under `home/onnx`)."""
-    from retrieval.embedder import SentenceTransformerEmbedder
-    from retrieval.reranker import build_reranker, check_backend
+    (ONNX exports are cached under `home/onnx`)."""
+    from retrieval.embedder import build_embedder
+    from retrieval.onnx_export import check_backend
+    from retrieval.reranker import build_reranker
 
-    backend = check_backend(rerank_backend)  # a typo fails before the collection is opened
+    check_backend(rerank_backend)  # a typo fails before the collection is opened
+    check_backend(embed_backend)
     coll = store.get_collection(collection)
     if embedder is None:
-        embedder = SentenceTransformerEmbedder(_base_name(coll.embedder))
-    reranker = build_reranker(rerank_model, backend, cache_dir=home / "onnx") if rerank_model else None
+        embedder = build_embedder(_base_name(coll.embedder), embed_backend, cache_dir=home / "onnx")
+    reranker = build_reranker(rerank_model, rerank_backend, cache_dir=home / "onnx") if rerank_model else None
     visible = current_chunk_ids(store, collection)
     return HybridSearcher(coll, embedder, home=home, reranker=reranker, visible_ids=visible, **options)

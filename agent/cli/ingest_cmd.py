@@ -41,6 +41,10 @@ def ingest_command(
         str | None,
         typer.Option("--embedder", help="sentence-transformers model name or path [default: the collection's]."),
     ] = None,
+    embed_backend: Annotated[
+        str | None,
+        typer.Option("--embed-backend", help="Embedder runtime: torch | onnx | onnx-int8 [default: settings, torch]."),
+    ] = None,
     max_mb: Annotated[float, typer.Option("--max-mb", help="Skip files larger than this many MB.", min=0.001)] = 20,
     json_output: JsonOpt = False,
     chroma_url: ChromaUrlOpt = None,
@@ -49,14 +53,14 @@ def ingest_command(
     from retrieval.ingest import check_paths, ingest
     from retrieval.store import open_store
 
-    settings = settings_from(collection=collection, chroma_url=chroma_url)
+    settings = settings_from(collection=collection, chroma_url=chroma_url, embed_backend=embed_backend)
     roots = check_paths(paths)  # before opening anything: a typo is reported at once
     with open_store(settings.home, settings.chroma_url) as store:
         report = ingest(
             roots,
             store=store,
             collection=settings.collection,
-            embedder=embedder_for(store, settings.collection, embedder),
+            embedder=embedder_for(settings, store, embedder),
             home=settings.home,
             glob=glob,
             prune=prune,

@@ -27,6 +27,10 @@ RerankBackendOpt = Annotated[
     str | None,
     typer.Option("--rerank-backend", help="Reranker runtime: torch | onnx | onnx-int8 (default: settings, torch)."),
 ]
+EmbedBackendOpt = Annotated[
+    str | None,
+    typer.Option("--embed-backend", help="Embedder runtime: torch | onnx | onnx-int8 (default: settings, torch)."),
+]
 CandidatesOpt = Annotated[int, typer.Option("--candidates", min=1, help="Fused candidates passed to reranking.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -62,6 +66,7 @@ def search(
     no_rerank: NoRerankOpt = False,
     rerank_model: RerankModelOpt = None,
     rerank_backend: RerankBackendOpt = None,
+    embed_backend: EmbedBackendOpt = None,
     candidates: CandidatesOpt = 30,
     where: Annotated[
         str | None, typer.Option("--where", help='Metadata filter as JSON (Chroma syntax), e.g. {"page": 2}.')
@@ -77,7 +82,11 @@ def search(
     filter_ = parse_where(where)  # bad JSON fails before anything heavy loads
     search_mode = check_mode(mode)
     settings = settings_from(
-        collection=collection, chroma_url=chroma_url, rerank_model=rerank_model, rerank_backend=rerank_backend
+        collection=collection,
+        chroma_url=chroma_url,
+        rerank_model=rerank_model,
+        rerank_backend=rerank_backend,
+        embed_backend=embed_backend,
     )
     with open_store(settings.home, settings.chroma_url) as store:
         searcher = build_searcher(
@@ -86,6 +95,7 @@ def search(
             settings.collection,
             rerank_model=None if no_rerank else settings.rerank_model,
             rerank_backend=settings.rerank_backend,
+            embed_backend=settings.embed_backend,
             mode=search_mode,
             candidates=candidates,
             where=filter_,
@@ -108,17 +118,20 @@ def eval_retrieval(
     no_rerank: NoRerankOpt = False,
     rerank_model: RerankModelOpt = None,
     rerank_backend: RerankBackendOpt = None,
+    embed_backend: EmbedBackendOpt = None,
     candidates: CandidatesOpt = 30,
     split: Annotated[str, typer.Option("--split", help="qrels file name under qrels/ (without .tsv).")] = "test",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest a BEIR dataset into a temporary store and report nDCG, Recall, MRR and latency per query."""
     from retrieval.beir import evaluate_beir
+    from retrieval.embedder import build_embedder
     from retrieval.search import check_mode
 
-    settings = settings_from(rerank_model=rerank_model, rerank_backend=rerank_backend)
+    settings = settings_from(rerank_model=rerank_model, rerank_backend=rerank_backend, embed_backend=embed_backend)
     report = evaluate_beir(
         dataset_dir,
+        embedder=build_embedder(None, settings.embed_backend, cache_dir=settings.home / "onnx"),
         k=k,
         mode=check_mode(mode),
         rerank_model=None if no_rerank else settings.rerank_model,

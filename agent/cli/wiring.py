@@ -100,18 +100,18 @@ def model_endpoints(settings: Settings, *, judge: bool = True) -> Iterator[tuple
         yield chat, judge_endpoint
 
 
-def embedder_for(store: Store, collection: str, model: str | None) -> SentenceTransformerEmbedder:
-    """The `--embedder` model, else the one the collection was built with, else the bundled default."""
-    from retrieval.embedder import SentenceTransformerEmbedder
+def embedder_for(settings: Settings, store: Store, model: str | None) -> SentenceTransformerEmbedder:
+    """The `--embedder` model, else the one the collection was built with, else the bundled default; on the
+    settings' `embed_backend` runtime (ONNX exports cached in the data directory)."""
+    from retrieval.embedder import build_embedder
 
-    if model is None and store.has_collection(collection):
-        model = store.get_collection(collection).embedder
-    backend = "torch"
-    if model:  # a collection built with the ONNX backend records its model as "NAME@onnx"
+    if model is None and store.has_collection(settings.collection):
+        model = store.get_collection(settings.collection).embedder
+    if model:  # collections written before the runtime left the name recorded it as "NAME@onnx"
         base, sep, suffix = model.rpartition("@")
         if sep and suffix in ("torch", "onnx"):  # anything else is part of the name (a path may hold "@")
-            model, backend = base, suffix
-    return SentenceTransformerEmbedder(model, backend=backend)  # type: ignore[arg-type]
+            model = base
+    return build_embedder(model, settings.embed_backend, cache_dir=settings.home / "onnx")
 
 
 @contextlib.contextmanager
@@ -143,7 +143,7 @@ def ingest_demo_corpus(settings: Settings, *, progress: bool = False) -> IngestR
             [DEMO_CORPUS],
             store=store,
             collection=settings.collection,
-            embedder=embedder_for(store, settings.collection, None),
+            embedder=embedder_for(settings, store, None),
             home=settings.home,
             progress=progress,
         )

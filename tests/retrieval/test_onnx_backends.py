@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -50,7 +51,7 @@ def test_int8_export_is_cached_and_ranks_like_torch(tmp_path: Path) -> None:
 
 
 def test_bad_backend_and_missing_cache_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(RetrievalError, match="Unknown reranker backend 'tensorrt'; use one of: torch, onnx, onnx-int8"):
+    with pytest.raises(RetrievalError, match="Unknown model backend 'tensorrt'; use one of: torch, onnx, onnx-int8"):
         build_reranker(bundled_minilm_path(), "tensorrt")
     with pytest.raises(RetrievalError, match="needs a cache directory"):
         build_reranker(bundled_minilm_path(), "onnx")
@@ -69,3 +70,26 @@ def test_search_cli_reranks_with_the_int8_backend(seeded_home: Path) -> None:
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "rerank_backend: Input should be 'torch', 'onnx' or 'onnx-int8'" in bad.stderr
+
+
+def test_onnx_embedder_ingests_the_same_collection_without_re_embedding(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "volumes.md").write_text("# Volumes\n\n" + PASSAGES[0] + " " + PASSAGES[2] + "\n", encoding="utf-8")
+    (docs / "bread.md").write_text("# Bread\n\n" + PASSAGES[1] + "\n", encoding="utf-8")
+    env = {**os.environ, "RAGLOOP_HOME": str(tmp_path / "home"), "RAGLOOP_CHROMA_URL": ""}
+
+    def ragloop(*args: str) -> dict[str, Any]:
+        done = subprocess.run([*RAGLOOP, *args, "--json"], env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        data: dict[str, Any] = json.loads(done.stdout)
+        return data
+
+    first = ragloop("ingest", str(docs), "-c", "notes", "--embed-backend", "onnx")
+    assert first["added"] == 2
+    # the runtime is not part of the model's identity: torch reads the same collection, nothing is re-embedded
+    assert ragloop("ingest", str(docs), "-c", "notes")["unchanged"] == 2
+    for backend in ("torch", "onnx", "onnx-int8"):
+        hits = ragloop("search", "docker volume", "-c", "notes", "--mode", "dense", "--embed-backend", backend)["hits"]
+        assert hits[0]["source"].endswith("volumes.md"), backend
+        assert hits[0]["scores"]["dense"] > hits[-1]["scores"]["dense"]
