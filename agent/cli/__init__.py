@@ -14,6 +14,7 @@ from agent.cli import (  # noqa: F401
     demo_cmd,
     ingest_cmd,
     models_cmd,
+    reranker_cmd,
     search_cmd,
     serve_cmd,
 )

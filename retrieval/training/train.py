@@ -1,0 +1,209 @@
+"""Training a sentence-transformers `CrossEncoder` with one output on (query, passage, label) pairs.
+
+The model starts from the bundled all-MiniLM-L6-v2 bi-encoder (a 6-layer BERT; the one-logit
+classification head starts untrained). The loop is deliberately small and explicit: sentence-transformers'
+own `BinaryCrossEntropyLoss` (positives weighted by the number of negatives per positive, as in the MS MARCO
+recipes), AdamW without decay on biases and LayerNorm, linear warm-up then linear decay, gradient clipping.
+It needs neither `datasets` nor `accelerate` (the `CrossEncoderTrainer` path would), and with a fixed seed
+and thread count it is deterministic. `max_minutes` stops it early at a step boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrieval.embedder import resolve_model
+from retrieval.errors import RetrievalError
+from retrieval.training.pairs import Example
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+StepProgress = Callable[[int, int, float], None]  # (step, steps in all, loss)
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = 1
+    batch_size: int = 16
+    max_length: int = 256
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    pos_weight: float | None = None  # default: negatives per positive
+    seed: int = 0
+    max_minutes: float | None = None
+
+
+@dataclass
+class TrainResult:
+    pairs: int  # per epoch
+    pairs_seen: int  # over all steps run
+    steps: int
+    steps_planned: int
+    seconds: float
+    stopped_early: bool
+    loss_first: float | None = None  # mean loss of the first 10% of steps
+    loss_last: float | None = None  # mean loss of the last 10% of steps
+    losses: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs_seen / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pairs": self.pairs,
+            "pairs_seen": self.pairs_seen,
+            "steps": self.steps,
+            "steps_planned": self.steps_planned,
+            "seconds": round(self.seconds, 1),
+            "pairs_per_second": round(self.pairs_per_second, 2),
+            "stopped_early": self.stopped_early,
+            "loss_first": None if self.loss_first is None else round(self.loss_first, 4),
+            "loss_last": None if self.loss_last is None else round(self.loss_last, 4),
+        }
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' info chatter ("Some weights ... newly initialized" is expected for a new head)."""
+    logger = logging.getLogger("transformers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def new_cross_encoder(base_model: str | Path | None, max_length: int) -> CrossEncoder:
+    """A CrossEncoder with one output from `base_model` (default: the bundled MiniLM), on the CPU."""
+    from sentence_transformers import CrossEncoder
+
+    name, source = resolve_model(base_model)
+    if not Path(source).exists():
+        raise RetrievalError(f"The base model {name!r} is not a local directory; pass a local model path.")
+    try:
+        with quiet_transformers():
+            return CrossEncoder(source, num_labels=1, max_length=max_length, device="cpu")
+    except Exception as exc:
+        raise RetrievalError(f"Could not build a cross-encoder from {name!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def train_cross_encoder(
+    model: CrossEncoder,
+    examples: Sequence[Example],
+    options: TrainOptions,
+    progress: StepProgress | None = None,
+) -> TrainResult:
+    """Train `model` in place on the (positive + negatives) pairs of `examples`."""
+    import torch
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    pairs = [pair for example in examples for pair in example.pairs()]
+    if not pairs:
+        raise RetrievalError("No training pairs: nothing was kept to train on.")
+    negatives = sum(len(e.negatives) for e in examples) / max(1, len(examples))
+    pos_weight = options.pos_weight if options.pos_weight is not None else max(1.0, negatives)
+    torch.manual_seed(options.seed)
+    rng = random.Random(options.seed)
+    batches = math.ceil(len(pairs) / options.batch_size)
+    total = batches * options.epochs
+    loss_fn = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(pos_weight))
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": options.weight_decay},
+            {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
+        ],
+        lr=options.learning_rate,
+    )
+    warmup = max(1, int(total * options.warmup_ratio))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    deadline = time.monotonic() + options.max_minutes * 60 if options.max_minutes else None
+    started = time.perf_counter()
+    losses: list[float] = []
+    step, seen, stopped = 0, 0, False
+    model.train()
+    try:
+        for _ in range(options.epochs):
+            order = pairs[:]
+            rng.shuffle(order)
+            for start in range(0, len(order), options.batch_size):
+                if deadline is not None and time.monotonic() >= deadline:
+                    stopped = True
+                    break
+                batch = order[start : start + options.batch_size]
+                labels = torch.tensor([label for _, _, label in batch])
+                loss = loss_fn([[q for q, _, _ in batch], [p for _, p, _ in batch]], labels)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), options.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                step += 1
+                seen += len(batch)
+                losses.append(float(loss.detach()))
+                if progress:
+                    progress(step, total, losses[-1])
+            if stopped:
+                break
+    finally:
+        model.eval()
+    tenth = max(1, len(losses) // 10)
+    return TrainResult(
+        pairs=len(pairs),
+        pairs_seen=seen,
+        steps=step,
+        steps_planned=total,
+        seconds=time.perf_counter() - started,
+        stopped_early=stopped,
+        loss_first=_mean(losses[:tenth]),
+        loss_last=_mean(losses[-tenth:]),
+        losses=losses,
+    )
+
+
+class ModelReranker:
+    """A `Reranker` over an in-memory CrossEncoder (the model being trained)."""
+
+    def __init__(self, model: CrossEncoder, name: str = "trained", batch_size: int = 32) -> None:
+        self.model = model
+        self.name = name
+        self.batch_size = batch_size
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        if not passages:
+            return []
+        import numpy as np
+
+        pairs: list[Any] = [(query, p) for p in passages]
+        scores = self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True)
+        return [float(v) for v in np.asarray(scores, dtype=np.float64).reshape(-1)]
+
+
+def save_model(model: CrossEncoder, out_dir: Path) -> None:
+    """The torch model (safetensors, config, tokenizer) into `out_dir`; the model card is ours, not the
+    library's generated README."""
+    model.save(str(out_dir), create_model_card=False)
