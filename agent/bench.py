@@ -32,12 +32,12 @@ from typing import Any
 
 from agent.chat_client import ChatModel
 from agent.errors import AgentError, ContextLengthError, ModelOutputError
-from agent.prompts import JUDGE_SYSTEM, JUDGE_USER, JudgeResult
+from agent.judge import CitedSource
+from agent.judge import judge as judge_call
 from agent.run import Agent, AgentAnswer, Citation
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "demo_questions.jsonl"
 TIME_PARTS = ("prompt", "generation", "retrieval", "judge")
-JUDGE_MAX_TOKENS = 300
 
 
 # -- the question set ------------------------------------------------------------------------------
@@ -135,16 +135,9 @@ def judge_answer(
     judge: ChatModel, question: str, answer: str, citations: list[Citation], texts: dict[str, str]
 ) -> tuple[bool | None, str]:
     """Groundedness of `answer` against the full text of the chunks it cites: (pass, rationale)."""
-    blocks = []
-    for citation in citations:
-        label = f"{citation.title} ({citation.source})" if citation.title else citation.source
-        blocks.append(f"[{citation.n}] {label}\n{texts.get(citation.chunk_id, citation.quote).strip()}")
-    user = JUDGE_USER.format(
-        sources="\n\n".join(blocks) or "(the answer cites no sources)", question=question, answer=answer
-    )
-    messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+    sources = [CitedSource(c.n, c.title, c.source, texts.get(c.chunk_id, c.quote)) for c in citations]
     try:
-        verdict = judge.structured(messages, JudgeResult, max_tokens=JUDGE_MAX_TOKENS)
+        verdict = judge_call(judge, question, answer, sources)
     except ModelOutputError as exc:
         return None, f"unusable judge output: {exc}"
     return verdict.groundedness_pass, verdict.groundedness_rationale

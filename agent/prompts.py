@@ -12,30 +12,28 @@ ABSTAIN_ANSWER = "I couldn't find this in the documents."
 
 # -- route ---------------------------------------------------------------------------------------
 
-ROUTE_SYSTEM = """You decide how an assistant should handle the user's message.
+ROUTE_SYSTEM = """You route the user's message for an assistant that answers from a document collection.
 Routes:
 {routes}
-Reply in JSON: first a short reason, then the route."""
+Reply in JSON with the route."""
 
 ROUTE_HELP = {
-    "documents": '"documents": a question about facts, concepts or how something works, e.g. "What is BM25?"',
+    "documents": '"documents": any question or request for information (facts, concepts, how something works, '
+    "settings, numbers, names), even if you think you know the answer. "
+    'Examples: "What is BM25?", "Which port does the server use?", "Who invented the telephone?"',
     "tool": '"tool": the message needs one of these tools: {tools}',
-    "direct": '"direct": a greeting, thanks or small talk, e.g. "hello!", "thanks a lot"',
-    "clarify": '"clarify": too vague to act on, e.g. "what about it?" with nothing before it',
+    "direct": '"direct": only greetings, thanks, small talk or questions about the assistant itself. '
+    'Examples: "hello!", "thanks a lot", "who are you?"',
+    "clarify": '"clarify": too vague to act on without more context. Examples: "what about it?", "and the other one?"',
 }
 
 
-ROUTE_REASON_CHARS = 120
-
-
 def route_schema(routes: tuple[str, ...]) -> type[BaseModel]:
-    """`{"reason": str, "route": one of routes}`; only the routes available to this agent are allowed."""
+    """`{"route": one of routes}`; only the routes available to this agent are allowed. No free-text reason:
+    asked first, a small model starts answering the question in it and then routes to "direct"; asked after
+    the route, it costs generation time and changes nothing."""
     route_type: Any = Literal.__getitem__(routes)
-    return create_model(
-        "RouteDecision",
-        reason=(str, Field(max_length=ROUTE_REASON_CHARS)),
-        route=(route_type, ...),
-    )
+    return create_model("RouteDecision", route=(route_type, ...))
 
 
 # -- rewrite -------------------------------------------------------------------------------------

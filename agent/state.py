@@ -49,6 +49,7 @@ class AgentState(TypedDict, total=False):
     verdicts: list[dict[str, Any]]  # `agent.types.Verdict` as dicts
     feedback: str  # the judge's feedback for the next attempt
     rejected: list[str]  # answers of this turn that failed the judge (a repeat is not judged or retried again)
+    attempts: list[dict[str, Any]]  # earlier attempts (answer, citations, kept, abstained, score) for the fallback
     next_action: str  # after reflect: "done" | "rewrite" | "regenerate"
     retries: int
     failed: bool
@@ -74,6 +75,7 @@ def fresh_turn(question: str) -> AgentState:
         verdicts=[],
         feedback="",
         rejected=[],
+        attempts=[],
         next_action="",
         retries=0,
         failed=False,

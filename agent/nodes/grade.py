@@ -1,5 +1,9 @@
 """grade: drop irrelevant chunks. The retrieval scores decide first (reranker, else dense similarity, with
-thresholds per stage); only chunks in the uncertain band go to the model, within the question's budget."""
+thresholds per stage). The model is asked only when the retrieval is uncertain as a whole: when no chunk is
+confidently relevant, the uncertain ones go to the model (within the question's budget) and those it rejects
+are dropped, so an off-topic question ends in an abstention. When some chunk is confidently relevant, the
+uncertain ones stay unjudged: a small model's false "irrelevant" would cost the answer a fact it needed,
+while a superfluous chunk costs only prompt tokens."""
 
 from __future__ import annotations
 
@@ -60,8 +64,9 @@ def grade(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     graded_by_model = 0
     reserve = [answer_call(ctx, sum(h["tokens"] for h in hits))]
     bounds = score_bounds(hits)
-    for hit in hits:
-        signal, _stage = cheap_signal(hit, ctx.config.grade_thresholds, bounds.get(hit["query"]))
+    signals = [cheap_signal(hit, ctx.config.grade_thresholds, bounds.get(hit["query"]))[0] for hit in hits]
+    confident = "relevant" in signals
+    for hit, signal in zip(hits, signals, strict=True):
         if signal == "relevant":
             counts["relevant"] += 1
             kept.append(hit)
@@ -69,7 +74,7 @@ def grade(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         if signal == "irrelevant":
             counts["irrelevant"] += 1
             continue
-        if not ctx.config.llm_grading or graded_by_model >= ctx.config.max_llm_grades:
+        if confident or not ctx.config.llm_grading or graded_by_model >= ctx.config.max_llm_grades:
             counts["kept unjudged"] += 1
             kept.append(hit)
             continue

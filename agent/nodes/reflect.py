@@ -1,7 +1,11 @@
 """reflect: LLM-as-judge of the answer's groundedness and relevance (rationale first, then a binary verdict,
-JSON-schema constrained). A failing answer is retried at most `max_retries` times: a relevance failure
-rewrites the query and retrieves again, a groundedness failure regenerates with the judge's feedback.
-An answer that still fails is returned marked as failed."""
+JSON-schema constrained; the judge sees the chunks the answer cites). A failing answer is retried at most
+`max_retries` times: a relevance failure rewrites the query and retrieves again, a groundedness failure
+regenerates with the judge's feedback.
+
+When no attempt passes, the best one is returned, marked as failed: the one that passed the most criteria,
+the earliest on a tie. A retry can therefore only replace the first answer by one the judge rates higher,
+never by a worse one (an abstention after a rewrite counts as passing nothing)."""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from typing import Any
 from agent.budget import Call
 from agent.context import RunContext
 from agent.errors import ModelOutputError
+from agent.judge import JUDGE_MAX_TOKENS, CitedSource, judge, judge_messages
 from agent.nodes.grade import answer_call
-from agent.prompts import JUDGE_SYSTEM, JUDGE_USER, JudgeResult, format_sources
 from agent.state import AgentState
 from agent.types import Verdict
 
-JUDGE_MAX_TOKENS = 300
+ATTEMPT_KEYS = ("answer", "citations", "kept", "abstained")
 
 
 def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
@@ -25,13 +29,16 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if not answer:
         if can_retry and _retry_fits(ctx, state, judge=False):
             ctx.note(f"empty answer: regenerating (retry {retries + 1}/{ctx.config.max_retries})")
-            return _retry(state, "regenerate", "Your previous answer was empty. Answer the question.")
-        ctx.note("empty answer: marked failed")
-        return {"failed": True, "next_action": "done"}
+            return _retry(state, "regenerate", "Your previous answer was empty. Answer the question.", score=-1)
+        ctx.note("empty answer")
+        return _give_up(state, ctx, score=-1)
     if state.get("route") != "documents":
         ctx.note("not applicable to this route")
         return {"next_action": "done"}
     if state.get("abstained"):
+        if state.get("attempts"):
+            ctx.note("abstained after a retry")
+            return _give_up(state, ctx, score=0)
         ctx.note("abstained: nothing to judge")
         return {"next_action": "done"}
     if not ctx.config.reflect:
@@ -41,8 +48,8 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     rejected = state.get("rejected", [])
     if answer in rejected:
         # temperature-0 models repeat themselves: the same answer gets the same verdict, so stop here
-        ctx.note(f"same answer as failed attempt {rejected.index(answer)}: not judged again, marked failed")
-        return {"next_action": "done", "failed": True}
+        ctx.note(f"same answer as failed attempt {rejected.index(answer)}: not judged again")
+        return _give_up(state, ctx, score=0)
 
     if not state.get("citations"):
         # cheap signal first: an answer from sources that cites none of them is ungrounded, no judge needed
@@ -51,24 +58,17 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         rejected = [*rejected, answer]
         if can_retry and _retry_fits(ctx, state, judge=True):
             ctx.note(f"no citations: regenerate (retry {retries + 1}/{ctx.config.max_retries})")
-            return {**_retry(state, "regenerate", rationale), "verdicts": verdicts, "rejected": rejected}
-        ctx.note("no citations; no retries left: marked failed")
-        return {"verdicts": verdicts, "rejected": rejected, "next_action": "done", "failed": True}
+            return {**_retry(state, "regenerate", rationale, score=0), "verdicts": verdicts, "rejected": rejected}
+        ctx.note("no citations; no retries left")
+        return {**_give_up(state, ctx, score=0), "verdicts": verdicts, "rejected": rejected}
 
-    kept = state.get("kept", [])
-    sources = format_sources(kept)
-    judge_call = Call(
-        "judge", ctx.count_tokens(JUDGE_SYSTEM + sources + state["question"] + answer) + 30, JUDGE_MAX_TOKENS
-    )
-    if not ctx.budget.check("reflect", judge_call):
+    sources = cited_sources(state)
+    prompt = "".join(m["content"] for m in judge_messages(state["question"], answer, sources))
+    if not ctx.budget.check("reflect", Call("judge", ctx.count_tokens(prompt) + 30, JUDGE_MAX_TOKENS)):
         ctx.note("skipped: over budget")
         return {"next_action": "done"}
-    messages = [
-        {"role": "system", "content": JUDGE_SYSTEM},
-        {"role": "user", "content": JUDGE_USER.format(sources=sources, question=state["question"], answer=answer)},
-    ]
     try:
-        judged = ctx.judge.structured(messages, JudgeResult, max_tokens=JUDGE_MAX_TOKENS)
+        judged = judge(ctx.judge, state["question"], answer, sources)
     except ModelOutputError as exc:
         ctx.model_error("reflect", exc)
         ctx.note("the judge's output was unusable: answer returned unjudged")
@@ -96,19 +96,55 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         if not passed
     )
     rejected = [*rejected, answer]
+    score = 2 - len(failing)
     if not can_retry:
-        ctx.note(f"failed {', '.join(failing)}; no retries left: marked failed")
-        return {"verdicts": verdicts, "rejected": rejected, "next_action": "done", "failed": True}
+        ctx.note(f"failed {', '.join(failing)}; no retries left")
+        return {**_give_up(state, ctx, score=score), "verdicts": verdicts, "rejected": rejected}
     action = "rewrite" if not judged.relevance_pass else "regenerate"
     if not _retry_fits(ctx, state, judge=True):
-        ctx.note(f"failed {', '.join(failing)}; retry over budget: marked failed")
-        return {"verdicts": verdicts, "rejected": rejected, "next_action": "done", "failed": True}
+        ctx.note(f"failed {', '.join(failing)}; retry over budget")
+        return {**_give_up(state, ctx, score=score), "verdicts": verdicts, "rejected": rejected}
     ctx.note(f"failed {', '.join(failing)}: {action} (retry {retries + 1}/{ctx.config.max_retries})")
-    return {**_retry(state, action, feedback), "verdicts": verdicts, "rejected": rejected}
+    return {**_retry(state, action, feedback, score=score), "verdicts": verdicts, "rejected": rejected}
 
 
-def _retry(state: AgentState, action: str, feedback: str) -> dict[str, Any]:
-    return {"next_action": action, "feedback": feedback, "retries": state.get("retries", 0) + 1, "failed": False}
+def cited_sources(state: AgentState) -> list[CitedSource]:
+    """The chunks the answer cites, full text, under the numbers the answer uses."""
+    kept = state.get("kept", [])
+    sources = []
+    for citation in state.get("citations", []):
+        n = int(citation["n"])
+        text = kept[n - 1]["text"] if 1 <= n <= len(kept) else str(citation.get("quote", ""))
+        sources.append(CitedSource(n, str(citation.get("title", "")), str(citation.get("source", "")), text))
+    return sources
+
+
+def _attempt(state: AgentState, score: int) -> dict[str, Any]:
+    return {"score": score, **{key: state.get(key) for key in ATTEMPT_KEYS}}
+
+
+def _retry(state: AgentState, action: str, feedback: str, *, score: int) -> dict[str, Any]:
+    return {
+        "next_action": action,
+        "feedback": feedback,
+        "retries": state.get("retries", 0) + 1,
+        "failed": False,
+        "attempts": [*state.get("attempts", []), _attempt(state, score)],
+    }
+
+
+def _give_up(state: AgentState, ctx: RunContext, *, score: int) -> dict[str, Any]:
+    """No attempt passed: return the best one (most criteria passed, earliest on a tie), marked failed."""
+    attempts = [*state.get("attempts", []), _attempt(state, score)]
+    best_index = max(range(len(attempts)), key=lambda i: (attempts[i]["score"], -i))
+    best = attempts[best_index]
+    update: dict[str, Any] = {"next_action": "done", "failed": True, "attempts": attempts}
+    if best_index != len(attempts) - 1:
+        ctx.note(f"returning attempt {best_index} (rated higher than the later ones), marked failed")
+        update |= {key: best[key] for key in ATTEMPT_KEYS}
+    else:
+        ctx.note("marked failed")
+    return update
 
 
 def _retry_fits(ctx: RunContext, state: AgentState, *, judge: bool) -> bool:

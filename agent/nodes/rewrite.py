@@ -49,5 +49,8 @@ def rewrite(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         ctx.model_error("rewrite", "only empty queries")
         queries = [question]
     queries = queries[:MAX_QUERIES]
+    if not history and not feedback and question.lower() not in {q.lower() for q in queries}:
+        # a split standalone question is also searched as asked, first: its best chunks stay in the context
+        queries = [question, *queries]
     ctx.note(" | ".join(queries))
     return {"queries": queries, "next_action": ""}

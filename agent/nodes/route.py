@@ -1,11 +1,19 @@
-"""route: a JSON-schema constrained decision between documents, tool, direct answer and clarifying question."""
+"""route: a JSON-schema constrained decision between documents, tool, direct answer and clarifying question.
+
+A "direct" or "clarify" decision is checked against the collection: when a search for the message finds a
+chunk that is confidently relevant by its retrieval score (the grader's cheap signal), the documents know
+about it and the route becomes "documents". A small model otherwise answers some on-topic questions from
+its own (often wrong) knowledge."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from agent.context import RunContext
 from agent.errors import ModelOutputError
+from agent.nodes.grade import cheap_signal
+from agent.nodes.retrieve import to_hit
 from agent.prompts import ROUTE_HELP, ROUTE_SYSTEM, route_schema
 from agent.state import AgentState
 from tools.registry import ToolRegistry
@@ -43,15 +51,34 @@ def route(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         {"role": "user", "content": user},
     ]
     try:
-        decision = ctx.chat.structured(messages, route_schema(routes), max_tokens=100)
+        decision = ctx.chat.structured(messages, route_schema(routes), max_tokens=20)
     except ModelOutputError as exc:
         ctx.model_error("route", exc)
         ctx.note(f"fallback route: {fallback}")
         return {"route": fallback, "route_reason": "the routing decision was unusable"}
     chosen = str(decision.route)  # type: ignore[attr-defined]
-    reason = str(decision.reason)  # type: ignore[attr-defined]
-    ctx.note(f"{chosen}: {reason}")
-    return {"route": chosen, "route_reason": reason}
+    if chosen in ("direct", "clarify") and "documents" in routes:
+        match = _confident_match(state["question"], ctx)
+        if match:
+            ctx.note(f"model said {chosen}; {match}: documents")
+            return {"route": "documents", "route_reason": f"the model said {chosen}, but {match}"}
+    ctx.note(chosen)
+    return {"route": chosen, "route_reason": "the model's decision"}
+
+
+def _confident_match(question: str, ctx: RunContext) -> str:
+    """A description of the best confidently relevant chunk for `question`, or "" when there is none."""
+    retriever = ctx.deps.retriever
+    if retriever is None:
+        return ""
+    start = time.perf_counter()
+    hits = retriever.search(question, k=3)
+    ctx.budget.add_time("retrieval", time.perf_counter() - start)
+    for hit in hits:
+        signal, stage = cheap_signal(to_hit(hit, question, 0), ctx.config.grade_thresholds)
+        if signal == "relevant":
+            return f"the documents match it ({stage} {hit.scores[stage]:.2f}, {hit.chunk.source})"
+    return ""
 
 
 def _first_sentence(tools: ToolRegistry, name: str) -> str:

@@ -44,7 +44,7 @@ def verdict(grounded: bool = True, relevant: bool = True, why: str = "") -> dict
 
 
 def route_to(name: str) -> dict[str, str]:
-    return {"reason": f"scripted {name}", "route": name}
+    return {"route": name}
 
 
 AgentFactory = Callable[..., tuple[Agent, ScriptedChatClient]]
