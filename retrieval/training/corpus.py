@@ -114,16 +114,16 @@ def resolve_corpus(value: str, *, for_training: bool) -> CorpusSpec:
         git_root = KNOWN_CORPORA["git"].root
         if for_training and spec.root.is_relative_to(git_root.resolve()):
             spec = CorpusSpec(spec.name, spec.root, held_out=True)
-    elif not spec.root.is_dir() or not any(spec.root.iterdir()):
-        raise RetrievalError(
-            f"The {spec.name} documentation is not installed ({spec.root} is missing): install it with "
-            f"`sudo apt-get install {spec.package}` (or `make reranker-data` for all three corpora)."
-        )
     if for_training and spec.held_out:
         raise RetrievalError(
             f"The {spec.name} documentation ({spec.root}) is held out for evaluation: training on it would leak "
             "the test set. Train on python, postgres or your own directory, and evaluate on git with "
             "`ragloop reranker make-dataset --corpus git`."
+        )
+    if spec.package and (not spec.root.is_dir() or not any(spec.root.iterdir())):
+        raise RetrievalError(
+            f"The {spec.name} documentation is not installed ({spec.root} is missing): install it with "
+            f"`sudo apt-get install {spec.package}` (or `make reranker-data` for all three corpora)."
         )
     return spec
 
