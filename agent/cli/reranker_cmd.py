@@ -41,6 +41,12 @@ ModelUrlOpt = Annotated[
     typer.Option("--model-url", help="OpenAI-compatible base URL (…/v1); without it the local server is started."),
 ]
 ApiKeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key for --model-url (or RAGLOOP_API_KEY).")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", min=1, help="CPU threads of the local model and of training [default: RAGLOOP_THREADS, all]."
+    ),
+]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="New or empty directory to write to.", show_default=False)]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every sample, split and shuffle.")]
 PassagesOpt = Annotated[int, typer.Option("--passages", min=2, help="Passages sampled from the corpus (in all).")]
@@ -209,9 +215,10 @@ def train(
     model: ModelOpt = None,
     model_url: ModelUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train a cross-encoder on documentation: synthetic questions + weak pairs, hard negatives, BCE.
+    """Train a cross-encoder on documentation: synthetic questions, weak pairs, hard negatives, BCE.
 
     Writes the torch model, ONNX fp32/int8, SHA256SUMS, training_report.json and model_card.md into --out.
     Example: ragloop reranker train --corpus postgres --out models/reranker-pg
@@ -252,6 +259,7 @@ def train(
             learning_rate=learning_rate,
             seed=seed,
             max_minutes=train_minutes,
+            threads=settings.threads,
         ),
     )
     command = _command(
@@ -267,6 +275,7 @@ def train(
         not onnx and "--no-onnx",
         base_model and ("--base-model", base_model),
         ("--model", settings.model),
+        settings.threads and ("--threads", settings.threads),
     )
     bars = StageBars()
     try:
@@ -318,10 +327,13 @@ def make_dataset(
     model: ModelOpt = None,
     model_url: ModelUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Build a BEIR-format test set (corpus.jsonl, queries.jsonl, qrels/test.tsv) from a corpus with
-    synthetic questions, e.g. the held-out git documentation: ragloop reranker make-dataset --corpus git --out DIR
+    """Build a BEIR-format test set from a corpus with synthetic questions.
+
+    Writes corpus.jsonl, queries.jsonl and qrels/test.tsv (the passage each question was written from).
+    Example, the held-out git documentation: ragloop reranker make-dataset --corpus git --out data/git-beir
     """
     from retrieval.chunking import Chunker
     from retrieval.embedder import SentenceTransformerEmbedder
@@ -330,7 +342,7 @@ def make_dataset(
     from retrieval.training.heldout import build_heldout_dataset
 
     spec = resolve_corpus(corpus, for_training=False)
-    settings = settings_from(model=model, model_url=model_url, api_key=api_key)
+    settings = settings_from(model=model, model_url=model_url, api_key=api_key, threads=threads)
     prepare_out_dir(out)
     embedder = SentenceTransformerEmbedder()
     _echo(f"loading the {spec.name} corpus from {spec.root}…")
@@ -388,8 +400,11 @@ def eval_command(
     ] = True,
     json_out: JsonOpt = False,
 ) -> None:
-    """nDCG@10 and Recall@5 for BM25, dense, hybrid and hybrid + this reranker, and the rerank latency of
-    30 candidates on torch fp32 vs ONNX int8. Example: ragloop reranker eval models/reranker-pg --dataset data/git
+    """Compare BM25, dense, hybrid and hybrid + this reranker on a BEIR set.
+
+    Prints nDCG@10, Recall@5 and MRR@10 per system and the rerank latency of the candidates on torch fp32 vs
+    ONNX int8; the result is saved in MODEL_DIR/eval/ and shown in its model card.
+    Example: ragloop reranker eval models/reranker-pg --dataset data/git-beir
     """
     from retrieval.training import artifacts
     from retrieval.training.evaluation import compare_rerankers, render_table

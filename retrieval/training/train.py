@@ -42,6 +42,7 @@ class TrainOptions:
     pos_weight: float | None = None  # default: negatives per positive
     seed: int = 0
     max_minutes: float | None = None
+    threads: int | None = None  # torch CPU threads (default: torch's own choice)
 
 
 @dataclass
@@ -141,6 +142,9 @@ def train_cross_encoder(
         return max(0.0, (total - step) / max(1, total - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    previous_threads = torch.get_num_threads()
+    if options.threads:
+        torch.set_num_threads(options.threads)
     deadline = time.monotonic() + options.max_minutes * 60 if options.max_minutes else None
     started = time.perf_counter()
     losses: list[float] = []
@@ -171,6 +175,7 @@ def train_cross_encoder(
                 break
     finally:
         model.eval()
+        torch.set_num_threads(previous_threads)
     tenth = max(1, len(losses) // 10)
     return TrainResult(
         pairs=len(pairs),
