@@ -151,7 +151,7 @@ def _command(*parts: Any) -> str:
     return shlex.join(words)
 
 
-def _collection_passages(settings: Settings, name: str) -> list[Passage]:
+def collection_passages(settings: Settings, name: str) -> list[Passage]:
     from retrieval.errors import RetrievalError
     from retrieval.manifest import current_chunk_ids
     from retrieval.store import open_store
@@ -238,7 +238,7 @@ def train(
         sources = [f"{s.name} ({s.package or s.root})" for s in specs]
     else:
         assert collection is not None
-        loaded = sample_passages(_collection_passages(settings, collection), passages, seed)
+        loaded = sample_passages(collection_passages(settings, collection), passages, seed)
         source = lambda _chunker, _progress: loaded  # noqa: E731 - already loaded from the store
         sources = [f"collection {collection}"]
     prepare_out_dir(out)  # fails before any model starts

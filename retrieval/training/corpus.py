@@ -260,13 +260,30 @@ def sample_passages(passages: list[Passage], limit: int | None, seed: int) -> li
     return [p for i, p in enumerate(passages) if i in keep]
 
 
+def _plain(line: str) -> str:
+    return " ".join(line.strip().lstrip("#").split()).lower()
+
+
+def leading_headings(text: str, headings: Iterable[str]) -> tuple[set[str], str]:
+    """The headings among the text's first lines (Markdown `#` marks ignored), and the text after them."""
+    names = {_plain(h) for h in headings if h.strip()}
+    lines = text.strip().split("\n")
+    found: set[str] = set()
+    i = 0
+    while i < len(lines) and (not lines[i].strip() or _plain(lines[i]) in names):
+        found.add(_plain(lines[i]))
+        i += 1
+    return found - {""}, "\n".join(lines[i:]).strip()
+
+
 def passages_from_chunks(chunks: Iterable[Chunk], corpus: str) -> list[Passage]:
-    """Passages from a collection's stored chunks (domain adaptation); short chunks are left out."""
+    """Passages from a collection's stored chunks (domain adaptation); short chunks are left out. A chunk
+    opens its section when its first lines include its own heading."""
     out = []
     for chunk in chunks:
         if len(chunk.text.split()) < MIN_PASSAGE_WORDS:
             continue
-        heading = chunk.heading_path[-1] if chunk.heading_path else ""
-        opens = bool(heading) and chunk.text.lstrip().startswith(heading)
+        found, _ = leading_headings(chunk.text, [*chunk.heading_path, chunk.title])
+        opens = bool(chunk.heading_path) and _plain(chunk.heading_path[-1]) in found
         out.append(to_passage(chunk, corpus, opens_section=opens))
     return sorted(out, key=lambda p: (p.doc_id, p.id))

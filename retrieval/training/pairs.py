@@ -18,7 +18,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
 
-from retrieval.training.corpus import Passage
+from retrieval.training.corpus import Passage, leading_headings
 from retrieval.training.index import PassageIndex
 from retrieval.training.questions import QuestionRecord, words
 
@@ -76,16 +76,6 @@ def heading_query(passage: Passage) -> tuple[str, PairKind] | None:
     return heading, "heading"
 
 
-def strip_heading(text: str, heading: str) -> str:
-    """The passage's text without its leading heading line(s)."""
-    body = text.lstrip()
-    head = " ".join(heading.split())
-    first, _, rest = body.partition("\n")
-    if head and head in " ".join(first.split()):
-        return rest.strip()
-    return body
-
-
 def weak_pairs(passages: Iterable[Passage], *, limit: int | None = None, seed: int = 0) -> list[Positive]:
     """Heading -> section and FAQ question -> answer pairs (one per distinct query), a seeded sample of `limit`."""
     out: list[Positive] = []
@@ -95,7 +85,7 @@ def weak_pairs(passages: Iterable[Passage], *, limit: int | None = None, seed: i
         if found is None:
             continue
         query, kind = found
-        text = strip_heading(passage.text, passage.heading_path[-1])
+        _, text = leading_headings(passage.text, [*passage.heading_path, passage.title])
         key = " ".join(words(query))
         if key in seen or len(text.split()) < MIN_POSITIVE_WORDS:
             continue

@@ -6,7 +6,8 @@ chat model with `question_messages` (a few-shot prompt whose fixed prefix the se
 a JSON schema whose `question` must match `QUESTION_PATTERN` (one question, enforced by the grammar);
 `retrieval.training.testing` has a deterministic double. A question is kept when:
 - it reads as one standalone question (`question_problem`: not empty, 3-32 words, ends with one "?", does
-  not mention "the passage", does not copy a run of the passage), and is not a duplicate;
+  not mention "the passage", does not copy a run of the passage, does not borrow a name from the few-shot
+  examples that its passage lacks), and is not a duplicate;
 - round-trip consistency: BM25 or the bi-encoder ranks its source passage in the top `top_n` of the corpus.
 """
 
@@ -27,8 +28,8 @@ MIN_WORDS, MAX_WORDS, MAX_CHARS = 3, 32, 220
 MAX_PROMPT_CHARS = 1500
 WORD = re.compile(r"\w+")
 META = re.compile(
-    r"\b(this|the|above|given|following|provided)\s+(passage|text|section|document|excerpt|paragraph|snippet|"
-    r"article|context)\b",
+    r"\b(this|these|above|given|following|provided)\s+(passage|text|section|document|excerpt|paragraph|snippet|"
+    r"article|context)\b|\bthe\s+(passage|excerpt|snippet|paragraph)\b|\baccording to the (text|document|section)\b",
     re.IGNORECASE,
 )
 Progress = Callable[[int, int], None]  # (passages done, passages in all)
@@ -57,7 +58,15 @@ FEW_SHOT: tuple[tuple[str, str, str, str], ...] = (
         "How can I make rsync keep partially transferred files when a transfer is interrupted?",
     ),
     (
-        "Write-Ahead Logging",
+        "ssh_config(5)",
+        "ServerAliveInterval",
+        "ServerAliveInterval\n\nSets a timeout interval in seconds after which if no data has been received from "
+        "the server, ssh will send a message through the encrypted channel to request a response from the server. "
+        "The default is 0, indicating that these messages will not be sent to the server.",
+        "How do I keep an idle ssh connection from being dropped?",
+    ),
+    (
+        "SQLite Write-Ahead Logging",
         "Concurrency",
         "When a read operation begins on a WAL-mode database, it first remembers the location of the last valid "
         "commit record in the WAL. Because writers do nothing that would interfere with the actions of readers, "
@@ -71,9 +80,11 @@ FEW_SHOT: tuple[tuple[str, str, str, str], ...] = (
         "Syntax: gzip_min_length length;\nDefault: gzip_min_length 20;\nContext: http, server, location\n\nSets "
         "the minimum length of a response that will be gzipped. The length is determined only from the "
         "Content-Length response header field.",
-        "What does the gzip_min_length directive control in nginx?",
+        "Which responses are too short for gzip_min_length to compress?",
     ),
 )
+# Names from the examples; a question that uses one its passage lacks copied it from the examples.
+EXAMPLE_TERMS = ("rsync", "ssh", "sqlite", "wal", "nginx", "gzip")
 
 
 def passage_prompt(title: str, heading_path: Sequence[str], text: str) -> str:
@@ -120,8 +131,11 @@ def question_problem(question: str | None, passage_text: str) -> str | None:
         return "several questions"
     if META.search(text):
         return "mentions the passage"
-    if copies_passage(tokens, words(passage_text)):
+    passage_words = words(passage_text)
+    if copies_passage(tokens, passage_words):
         return "copies the passage"
+    if any(term in tokens and term not in passage_words for term in EXAMPLE_TERMS):
+        return "borrows from the examples"
     return None
 
 

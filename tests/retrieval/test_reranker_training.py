@@ -87,9 +87,12 @@ PASSAGE = "The quick brown fox jumps over the lazy dog near the river bank every
         ("What is rsync? And what is scp?", "several questions"),
         ("What does the passage say about foxes?", "mentions the passage"),
         ("Which tool is described in this section?", "mentions the passage"),
+        ("According to the text, when does the fox jump?", "mentions the passage"),
+        ("How does the fox jump in nginx?", "borrows from the examples"),
+        ("How is the text search parser removed in the context of foxes?", None),
         ("The quick brown fox jumps over the lazy dog near the river?", "copies the passage"),
         ("When does the fox jump over the dog?", None),
-        ("How can I make rsync keep partially transferred files?", None),
+        ("Where does the lazy dog sleep while the fox jumps?", None),
     ],
 )
 def test_question_quality_checks(question: str | None, problem: str | None) -> None:
@@ -158,7 +161,7 @@ def test_weak_queries_from_headings_and_faq() -> None:
     passage = make_passage(("How do I resume a transfer?",), f"How do I resume a transfer?\n\n{body} " * 2)
     (pair,) = weak_pairs([passage])
     assert pair.kind == "faq" and pair.query == "How do I resume a transfer?"
-    assert not pair.text.startswith("How do I")  # the heading is stripped from the positive
+    assert pair.text.startswith("Use the --partial")  # the heading is stripped from the positive
 
 
 def test_hard_negatives_never_come_from_the_positive_document(
@@ -355,6 +358,25 @@ def test_train_cli_bad_input_gives_clean_errors(
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o3").exists()
+
+
+def test_collection_passages_for_domain_adaptation(
+    tmp_path: Path, tiny_corpus: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    from agent.cli.reranker_cmd import collection_passages
+    from agent.settings import Settings
+    from retrieval.ingest import ingest
+    from retrieval.store import open_store
+
+    with open_store(tmp_path) as store:
+        ingest([tiny_corpus], store=store, collection="mine", embedder=embedder, home=tmp_path, progress=False)
+    passages = collection_passages(Settings(home=tmp_path, chroma_url=None), "mine")
+    assert {p.doc_id.rsplit("/", 1)[-1] for p in passages} == {f"{name}.md" for name in TOPICS}
+    chain = passage_about(passages, "Chain maintenance")
+    assert chain.corpus == "mine" and chain.opens_section and chain.text.startswith("## Chain maintenance")
+    pairs = weak_pairs(passages)  # headings survive the store: weak pairs work, without their heading lines
+    assert len(pairs) >= len(TOPICS) and not any(p.text.startswith("#") for p in pairs)
+    assert any(p.query == "Chain maintenance" and p.text.startswith("Clean the chain") for p in pairs)
 
 
 @pytest.fixture(scope="module")
