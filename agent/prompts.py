@@ -123,12 +123,14 @@ class JudgeResult(BaseModel):
 # -- helpers -------------------------------------------------------------------------------------
 
 
+def source_header(n: int, hit: Any) -> str:
+    """`[n] Title (source)`: the first line of a numbered source in the prompts."""
+    label = hit["title"] or hit["source"]
+    if hit["title"] and hit["source"]:
+        label = f"{hit['title']} ({hit['source']})"
+    return f"[{n}] {label}"
+
+
 def format_sources(hits: list[Any]) -> str:
     """Numbered sources, `[n] Title (source)` then the text, in the order given."""
-    blocks = []
-    for n, hit in enumerate(hits, start=1):
-        label = hit["title"] or hit["source"]
-        if hit["title"] and hit["source"]:
-            label = f"{hit['title']} ({hit['source']})"
-        blocks.append(f"[{n}] {label}\n{hit['text'].strip()}")
-    return "\n\n".join(blocks)
+    return "\n\n".join(f"{source_header(n, hit)}\n{hit['text'].strip()}" for n, hit in enumerate(hits, start=1))

@@ -16,6 +16,7 @@ from agent.context import RunContext
 from agent.errors import ModelOutputError
 from agent.judge import JUDGE_MAX_TOKENS, CitedSource, judge, judge_messages
 from agent.nodes.grade import answer_call
+from agent.prompts import source_header
 from agent.state import AgentState
 from agent.types import Verdict
 
@@ -51,15 +52,15 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         ctx.note(f"same answer as failed attempt {rejected.index(answer)}: not judged again")
         return _give_up(state, ctx, score=0)
 
-    if not state.get("citations"):
-        # cheap signal first: an answer from sources that cites none of them is ungrounded, no judge needed
-        rationale = "The answer cites none of the sources; every claim needs a [n] citation."
-        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, rationale, retries).to_dict()]
+    problem = _cheap_failure(state)
+    if problem:
+        # cheap signals first: no judge call needed to reject these
+        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, problem, retries).to_dict()]
         rejected = [*rejected, answer]
         if can_retry and _retry_fits(ctx, state, judge=True):
-            ctx.note(f"no citations: regenerate (retry {retries + 1}/{ctx.config.max_retries})")
-            return {**_retry(state, "regenerate", rationale, score=0), "verdicts": verdicts, "rejected": rejected}
-        ctx.note("no citations; no retries left")
+            ctx.note(f"{problem} Regenerate (retry {retries + 1}/{ctx.config.max_retries})")
+            return {**_retry(state, "regenerate", problem, score=0), "verdicts": verdicts, "rejected": rejected}
+        ctx.note(f"{problem} No retries left")
         return {**_give_up(state, ctx, score=0), "verdicts": verdicts, "rejected": rejected}
 
     sources = cited_sources(state)
@@ -106,6 +107,18 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         return {**_give_up(state, ctx, score=score), "verdicts": verdicts, "rejected": rejected}
     ctx.note(f"failed {', '.join(failing)}: {action} (retry {retries + 1}/{ctx.config.max_retries})")
     return {**_retry(state, action, feedback, score=score), "verdicts": verdicts, "rejected": rejected}
+
+
+def _cheap_failure(state: AgentState) -> str:
+    """Why the answer fails without asking the judge, or "": it cites nothing, or it copies a source's
+    header line ("[1] Title (file.md)"), which small models do when they continue the sources block instead
+    of answering."""
+    if not state.get("citations"):
+        return "The answer cites none of the sources; every claim needs a [n] citation."
+    answer = state.get("answer", "")
+    if any(source_header(n, hit) in answer for n, hit in enumerate(state.get("kept", []), start=1)):
+        return "The answer copies the sources instead of answering; write your own sentences."
+    return ""
 
 
 def cited_sources(state: AgentState) -> list[CitedSource]:

@@ -492,3 +492,18 @@ def test_a_direct_decision_on_a_question_the_documents_match_goes_to_the_documen
     weak = ScoredRetriever([(CHUNKS[0], {"rrf": 0.03, "dense": 0.3})])
     agent, chat = make_agent({"route": [route_to("direct")], "reply": ["Hello!"]}, retriever=weak)
     assert agent.ask("hello!").route == "direct" and chat.kinds() == ["route", "reply"]
+
+
+def test_an_answer_that_copies_the_sources_is_regenerated_without_a_judge_call(make_agent: AgentFactory) -> None:
+    dump = f"[1] {CHUNKS[0].title} ({CHUNKS[0].source})\n{CHUNKS[0].text}"
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": [dump, "Fusion adds up reciprocal ranks [1]."],
+            "judge": [verdict()],
+        }
+    )
+    result = agent.ask(QUESTION)
+    assert chat.kinds() == ["route", "answer", "answer", "judge"]
+    assert "copies the sources" in chat.calls[2].messages[-1]["content"]
+    assert result.answer == "Fusion adds up reciprocal ranks [1]." and not result.failed
