@@ -26,6 +26,7 @@ class AgentConfig:
     max_tool_steps: int = 4  # model turns in the tool-calling loop (the last one must answer)
     history_turns: int = 3  # earlier turns of the thread shown to route/rewrite/answer
     answer_max_tokens: int = 400
+    retry_temperature: float = 0.5  # answers after the first are sampled: at 0 a small model repeats itself
     budget_seconds: float | None = None  # per question; optional steps that would exceed it are skipped
     budget_tokens: int | None = None  # per question (prompt + completion, all models)
     route: bool = True  # False: always answer from the documents

@@ -112,7 +112,11 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         *state.get("history", []),
         {"role": "user", "content": user},
     ]
-    result = ctx.chat.generate(messages, max_tokens=ctx.config.answer_max_tokens, on_token=ctx.token_sink())
+    # a retry samples (the best-rated attempt is kept): at temperature 0 a small model often repeats itself
+    temperature = ctx.config.retry_temperature if state.get("retries", 0) else 0.0
+    result = ctx.chat.generate(
+        messages, max_tokens=ctx.config.answer_max_tokens, temperature=temperature, on_token=ctx.token_sink()
+    )
     answer = result.text.strip()
     if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:"):
         # a bare "[1] [2]" (small models do this) says nothing: handled like an empty answer

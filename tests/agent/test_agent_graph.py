@@ -506,4 +506,6 @@ def test_an_answer_that_copies_the_sources_is_regenerated_without_a_judge_call(m
     result = agent.ask(QUESTION)
     assert chat.kinds() == ["route", "answer", "answer", "judge"]
     assert "copies the sources" in chat.calls[2].messages[-1]["content"]
+    # the first answer is greedy; a retry samples, so that it need not repeat the rejected answer
+    assert [chat.calls[i].request["temperature"] for i in (1, 2)] == [0.0, 0.5]
     assert result.answer == "Fusion adds up reciprocal ranks [1]." and not result.failed
