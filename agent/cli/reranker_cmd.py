@@ -184,14 +184,14 @@ def train(
         str | None,
         typer.Option("--collection", "-c", help="Train on an ingested collection instead (domain adaptation)."),
     ] = None,
-    passages: PassagesOpt = 3000,
+    passages: PassagesOpt = 4000,
     per_doc: PerDocOpt = 12,
-    questions: Annotated[int, typer.Option("--questions", min=0, help="Passages to write a question for.")] = 600,
-    weak_pairs: Annotated[int, typer.Option("--weak-pairs", min=0, help="At most this many heading/FAQ pairs.")] = 1500,
+    questions: Annotated[int, typer.Option("--questions", min=0, help="Passages to write a question for.")] = 800,
+    weak_pairs: Annotated[int, typer.Option("--weak-pairs", min=0, help="At most this many heading/FAQ pairs.")] = 1200,
     filter_top: Annotated[
         int, typer.Option("--filter-top", min=1, help="Keep a question if BM25 or dense ranks its passage this high.")
     ] = 20,
-    negatives: Annotated[int, typer.Option("--negatives", min=1, help="Hard negatives per positive.")] = 7,
+    negatives: Annotated[int, typer.Option("--negatives", min=1, help="Hard negatives per positive.")] = 4,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training pairs.")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pairs per optimizer step.")] = 16,
     max_length: Annotated[
@@ -206,7 +206,8 @@ def train(
         float | None, typer.Option("--question-minutes", min=0.1, help="Stop writing questions after this long.")
     ] = None,
     train_minutes: Annotated[
-        float | None, typer.Option("--train-minutes", min=0.1, help="Stop training after this long.")
+        float | None,
+        typer.Option("--train-minutes", min=0.1, help="Training time budget: steps and LR decay are fitted to it."),
     ] = None,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also export ONNX fp32 and int8.")] = True,
     base_model: Annotated[

@@ -49,10 +49,10 @@ PassageSource = Callable[[Chunker, Callable[[int, int], None]], list[Passage]]
 @dataclass
 class RecipeOptions:
     seed: int = 0
-    questions: int = 600  # passages a question is written for
-    weak_pairs: int | None = 1500  # at most this many heading / FAQ pairs
+    questions: int = 800  # passages a question is written for
+    weak_pairs: int | None = 1200  # at most this many heading / FAQ pairs
     filter_top: int = 20  # keep a question when BM25 or the bi-encoder ranks its passage this high
-    negatives: int = 7  # hard negatives per positive
+    negatives: int = 4  # hard negatives per positive
     negative_depth: int = 30  # sampled from this deep in each ranking
     dev_fraction: float = 0.1  # of the documents
     dev_queries: int = 200

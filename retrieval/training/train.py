@@ -5,7 +5,9 @@ classification head starts untrained). The loop is deliberately small and explic
 own `BinaryCrossEntropyLoss` (positives weighted by the number of negatives per positive, as in the MS MARCO
 recipes), AdamW without decay on biases and LayerNorm, linear warm-up then linear decay, gradient clipping.
 It needs neither `datasets` nor `accelerate` (the `CrossEncoderTrainer` path would), and with a fixed seed
-and thread count it is deterministic. `max_minutes` stops it early at a step boundary.
+and thread count it is deterministic. `max_minutes` is a time budget: every few steps the number of steps
+that fit is re-estimated from the speed so far, and the learning-rate decay is fitted to it (a run that
+would not fit ends early with a fully decayed rate instead of being cut off mid-schedule).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class TrainResult:
     steps: int
     steps_planned: int
     seconds: float
-    stopped_early: bool
+    stopped_early: bool  # fewer steps than planned: the time budget did not fit them all
     loss_first: float | None = None  # mean loss of the first 10% of steps
     loss_last: float | None = None  # mean loss of the last 10% of steps
     losses: list[float] = field(default_factory=list, repr=False)
@@ -101,6 +103,16 @@ def new_cross_encoder(base_model: str | Path | None, max_length: int) -> CrossEn
         raise RetrievalError(f"Could not build a cross-encoder from {name!r}: {type(exc).__name__}: {exc}") from exc
 
 
+REFIT_EVERY = 10  # steps between re-estimates of how many steps fit in the time budget
+
+
+def fit_steps(planned: int, done: int, elapsed_s: float, remaining_s: float) -> int:
+    """The steps that fit: `done` so far plus what the remaining time allows at the speed so far (never more
+    than planned). The learning-rate schedule follows, so it still decays to zero when time is up."""
+    per_step = elapsed_s / max(1, done)
+    return max(done, min(planned, done + int(max(0.0, remaining_s) / max(per_step, 1e-9))))
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -135,11 +147,12 @@ def train_cross_encoder(
         lr=options.learning_rate,
     )
     warmup = max(1, int(total * options.warmup_ratio))
+    plan = [total]  # steps the run will make: cut to fit `max_minutes` once the speed is known
 
     def schedule(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
+        return max(0.0, (plan[0] - step) / max(1, plan[0] - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     previous_threads = torch.get_num_threads()
@@ -148,15 +161,14 @@ def train_cross_encoder(
     deadline = time.monotonic() + options.max_minutes * 60 if options.max_minutes else None
     started = time.perf_counter()
     losses: list[float] = []
-    step, seen, stopped = 0, 0, False
+    step, seen = 0, 0
     model.train()
     try:
         for _ in range(options.epochs):
             order = pairs[:]
             rng.shuffle(order)
             for start in range(0, len(order), options.batch_size):
-                if deadline is not None and time.monotonic() >= deadline:
-                    stopped = True
+                if step >= plan[0] or (deadline is not None and time.monotonic() >= deadline):
                     break
                 batch = order[start : start + options.batch_size]
                 labels = torch.tensor([label for _, _, label in batch])
@@ -169,9 +181,11 @@ def train_cross_encoder(
                 step += 1
                 seen += len(batch)
                 losses.append(float(loss.detach()))
+                if deadline is not None and step % REFIT_EVERY == 0:
+                    plan[0] = fit_steps(plan[0], step, time.perf_counter() - started, deadline - time.monotonic())
                 if progress:
-                    progress(step, total, losses[-1])
-            if stopped:
+                    progress(step, plan[0], losses[-1])
+            if step >= plan[0] or (deadline is not None and time.monotonic() >= deadline):
                 break
     finally:
         model.eval()
@@ -183,7 +197,7 @@ def train_cross_encoder(
         steps=step,
         steps_planned=total,
         seconds=time.perf_counter() - started,
-        stopped_early=stopped,
+        stopped_early=step < total,
         loss_first=_mean(losses[:tenth]),
         loss_last=_mean(losses[-tenth:]),
         losses=losses,

@@ -41,7 +41,7 @@ from retrieval.training.shipped import (
     write_manifest,
 )
 from retrieval.training.testing import KeywordQuestionWriter
-from retrieval.training.train import TrainOptions
+from retrieval.training.train import TrainOptions, fit_steps
 
 RAGLOOP = [sys.executable, "-c", "from agent.cli import main; main()"]
 SMALL_MODEL = "smollm2-135m"
@@ -193,6 +193,12 @@ def test_split_is_by_document() -> None:
     assert split_positives(positives, 0.2, seed=3)[2] == dev_docs  # deterministic
     assert split_documents(["a", "b"], 0.0, seed=0) == ({"a", "b"}, set())
     assert split_documents(["a"], 0.5, seed=0) == ({"a"}, set())  # one document: nothing to hold out
+
+
+def test_time_budget_fits_the_steps_and_never_adds_any() -> None:
+    assert fit_steps(planned=100, done=10, elapsed_s=10.0, remaining_s=20.0) == 30  # 1 s a step, 20 s left
+    assert fit_steps(planned=100, done=10, elapsed_s=10.0, remaining_s=1000.0) == 100  # never more than planned
+    assert fit_steps(planned=100, done=10, elapsed_s=10.0, remaining_s=-5.0) == 10  # out of time: stop now
 
 
 # -- corpora ---------------------------------------------------------------------------------------------------
