@@ -424,3 +424,19 @@ def eval_command(
         print_json(result)
     else:
         typer.echo(render_table(result))
+
+
+@reranker_app.command("package")
+def package(
+    model_dir: Annotated[Path, typer.Argument(help="A trained reranker directory (the --out of `train`).")],
+    out: OutOpt,
+) -> None:
+    """Copy the shippable part of a trained model (ONNX int8, config, tokenizer, card) with a new SHA256SUMS.
+
+    Example, the model the project ships: ragloop reranker package build/reranker --out retrieval/data/reranker
+    """
+    from retrieval.training.shipped import package_for_shipping
+
+    files = package_for_shipping(model_dir, out)
+    size = sum((out / name).stat().st_size for name in files) / 1e6
+    typer.echo(f"{len(files)} files ({size:.1f} MB) and their SHA256SUMS written to {out}")

@@ -13,6 +13,7 @@ returns it verified, or None while the project ships none.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +112,42 @@ def shipped_reranker_dir(path: Path = SHIPPED_DIR) -> Path | None:
         return None
     verify_model_dir(path)
     return path
+
+
+SHIPPED_FILES = (
+    "config.json",
+    "config_sentence_transformers.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    INT8_FILE,
+)
+SHIPPED_NOTES = ("model_card.md", "training_report.json")
+
+
+def package_for_shipping(model_dir: Path, dest: Path) -> list[str]:
+    """Copy what the repository ships of a trained, verified model (ONNX int8, config, tokenizer: about 25 MB)
+    and its notes into `dest` (new or empty), with a new manifest; returns the files it lists."""
+    model_dir, dest = Path(model_dir), Path(dest)
+    listed = verify_model_dir(model_dir)
+    missing = [name for name in SHIPPED_FILES if name not in listed]
+    if missing:
+        raise RetrievalError(
+            f"{model_dir} lacks {', '.join(missing)}; train it with ONNX export on (the default, not --no-onnx)."
+        )
+    if dest.exists() and any(dest.iterdir()):
+        raise RetrievalError(f"{dest} is not empty; pass a new or empty directory.")
+    for name in (*SHIPPED_FILES, *SHIPPED_NOTES):
+        if (model_dir / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model_dir / name, dest / name)
+    if (model_dir / "eval").is_dir():
+        shutil.copytree(model_dir / "eval", dest / "eval")
+    write_manifest(dest, SHIPPED_FILES)
+    return list(SHIPPED_FILES)
 
 
 def load_verified_reranker(model_dir: Path, *, int8: bool = True) -> CrossEncoderReranker:

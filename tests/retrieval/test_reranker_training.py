@@ -279,6 +279,27 @@ def test_manifest_refuses_missing_and_corrupted_files(tmp_path: Path) -> None:
     assert shipped_reranker_dir(tmp_path / "nothing-shipped") is None
 
 
+SHIPPED_PAIRS = [
+    ("How do I undo the last commit but keep its changes?", "git reset --soft HEAD~1 moves the branch back one "
+     "commit and leaves the changes of that commit staged in the index.", "The kettle boils water for tea."),
+    ("Which index type suits full-text search in PostgreSQL?", "GIN indexes are the preferred text search index "
+     "type: they store an entry for each lexeme, so a query on tsvector columns is fast.",
+     "Bicycle chains need a drop of lubricant on each roller."),
+    ("How do I read a JSON file in Python?", "json.load(fp) deserializes a text file containing a JSON document "
+     "to a Python object, using the conversion table.", "A sourdough starter is fed with flour and water."),
+]  # fmt: skip
+
+
+@pytest.mark.skipif(shipped_reranker_dir() is None, reason="no reranker is shipped yet (retrieval/data/reranker)")
+def test_the_shipped_reranker_loads_offline_and_ranks_relevant_passages_first() -> None:
+    shipped = shipped_reranker_dir()
+    assert shipped is not None
+    reranker = load_verified_reranker(shipped)
+    for query, relevant, irrelevant in SHIPPED_PAIRS:
+        good, bad = reranker.score(query, [relevant, irrelevant])
+        assert good > bad, query
+
+
 # -- the recipe --------------------------------------------------------------------------------------------
 
 
@@ -430,6 +451,12 @@ def test_train_make_dataset_and_eval_end_to_end(tmp_path: Path, tiny_corpus: Pat
         assert row in result.stdout
     assert "rerank 30 candidates, p50: torch fp32" in result.stdout and "int8 speed-up" in result.stdout
     assert "### dataset" in (out / "model_card.md").read_text()  # the card now shows the measured table
+
+    shipped = tmp_path / "shipped"
+    result = runner.invoke(app, ["reranker", "package", str(out), "--out", str(shipped)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "onnx/model_quint8_avx2.onnx" in verify_model_dir(shipped) and not (shipped / "model.safetensors").exists()
+    assert shipped_reranker_dir(shipped) == shipped and load_verified_reranker(shipped).backend == "onnx"
 
     (out / "model.safetensors").write_bytes(b"corrupted")
     done = cli(tmp_path, "reranker", "eval", str(out), "--dataset", str(dataset))
