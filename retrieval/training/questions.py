@@ -88,7 +88,7 @@ EXAMPLE_TERMS = ("rsync", "ssh", "sqlite", "wal", "nginx", "gzip")
 
 
 def passage_prompt(title: str, heading_path: Sequence[str], text: str) -> str:
-    section = " > ".join(heading_path) or "-"
+    section = " > ".join(h for h in dict.fromkeys(heading_path) if h != title) or "-"
     return f"Title: {title or '-'}\nSection: {section}\n\nPassage:\n{text[:MAX_PROMPT_CHARS]}"
 
 

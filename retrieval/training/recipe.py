@@ -9,10 +9,11 @@ Deterministic for a seed (sampling, the split, negatives, shuffling, torch), unl
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,10 +120,39 @@ def run_recipe(
     """Train a reranker into `out_dir` (new or empty); returns the training report (also saved there)."""
     from retrieval.embedder import SentenceTransformerEmbedder
 
-    started = time.perf_counter()
     out_dir = artifacts.prepare_out_dir(out_dir)
+    with torch_threads(options.train.threads):
+        return _run(source, writer, out_dir, options, embedder or SentenceTransformerEmbedder(), command, sources,
+                    question_model, listener)  # fmt: skip
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Every torch computation of the run (embedding, training, scoring) on `threads` CPU threads."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(
+    source: PassageSource,
+    writer: QuestionWriter,
+    out_dir: Path,
+    options: RecipeOptions,
+    embedder: Embedder,
+    command: str,
+    sources: list[str] | None,
+    question_model: str,
+    listener: Listener | None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
     stages = _Stages(listener)
-    embedder = embedder or SentenceTransformerEmbedder()
 
     stages.start("corpus")
     passages = source(Chunker.for_embedder(embedder), stages.progress)
