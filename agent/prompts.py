@@ -22,8 +22,8 @@ ROUTE_HELP = {
     "settings, numbers, names), even if you think you know the answer. "
     'Examples: "What is BM25?", "Which port does the server use?", "Who invented the telephone?"',
     "tool": '"tool": the message needs one of these tools: {tools}',
-    "direct": '"direct": only greetings, thanks, small talk or questions about the assistant itself. '
-    'Examples: "hello!", "thanks a lot", "who are you?"',
+    "direct": '"direct": only greetings, thanks, small talk, or questions about the assistant itself or about '
+    'this conversation. Examples: "hello!", "thanks a lot", "who are you?", "what did I just tell you?"',
     "clarify": '"clarify": too vague to act on without more context. Examples: "what about it?", "and the other one?"',
 }
 
