@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     collection: str = Field("default", description="Collection to ingest into and search.")
     rerank_model: str | None = Field(None, description="CrossEncoder name or path; None leaves reranking off.")
     rerank_backend: Backend = Field(
-        "torch", description="Reranker runtime: torch fp32, ONNX fp32, or ONNX int8 (about 2x faster on CPU)."
+        "onnx-int8",
+        description="Reranker runtime: ONNX int8 (default: 2x faster than torch, the one that meets 500 ms for "
+        "30 candidates on 2 cores), ONNX fp32 or torch fp32.",
     )
     embed_backend: Backend = Field(
         "torch", description="Embedder runtime: torch fp32, ONNX fp32 (about 2x faster, same results), ONNX int8."

@@ -25,7 +25,7 @@ RerankModelOpt = Annotated[
 ]
 RerankBackendOpt = Annotated[
     str | None,
-    typer.Option("--rerank-backend", help="Reranker runtime: torch | onnx | onnx-int8 (default: settings, torch)."),
+    typer.Option("--rerank-backend", help="Reranker runtime: torch | onnx | onnx-int8 (default: settings, onnx-int8)."),
 ]
 EmbedBackendOpt = Annotated[
     str | None,
