@@ -110,13 +110,14 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
 
 
 def _cheap_failure(state: AgentState) -> str:
-    """Why the answer fails without asking the judge, or "": it cites nothing, or it copies a source's
-    header line ("[1] Title (file.md)"), which small models do when they continue the sources block instead
+    """Why the answer fails without asking the judge, or "": it cites nothing, or it opens with a source's
+    header line ("[1] Title (file.md)"): small models do that when they continue the sources block instead
     of answering."""
     if not state.get("citations"):
         return "The answer cites none of the sources; every claim needs a [n] citation."
     answer = state.get("answer", "")
-    if any(source_header(n, hit) in answer for n, hit in enumerate(state.get("kept", []), start=1)):
+    opening = answer.lstrip()
+    if any(opening.startswith(source_header(n, hit)) for n, hit in enumerate(state.get("kept", []), start=1)):
         return "The answer copies the sources instead of answering; write your own sentences."
     return ""
 
