@@ -122,6 +122,11 @@ def new_thread_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def _returned_attempt(state: AgentState) -> int:
+    kept = state.get("answer_attempt", -1)
+    return kept if kept >= 0 else state.get("retries", 0)
+
+
 def answer_from_state(thread_id: str, state: AgentState) -> AgentAnswer:
     return AgentAnswer(
         thread_id=thread_id,
@@ -133,6 +138,7 @@ def answer_from_state(thread_id: str, state: AgentState) -> AgentAnswer:
         steps=[Step(**s) for s in state.get("trace", [])],
         queries=list(state.get("queries", [])),
         retries=state.get("retries", 0),
+        attempt=_returned_attempt(state),
         skipped=[dict(s) for s in state.get("skipped", [])],
         tokens=dict(state.get("tokens", {})),
         timings=dict(state.get("timings", {})),

@@ -50,6 +50,7 @@ class AgentState(TypedDict, total=False):
     feedback: str  # the judge's feedback for the next attempt
     rejected: list[str]  # answers of this turn that failed the judge (a repeat is not judged or retried again)
     attempts: list[dict[str, Any]]  # earlier attempts (answer, citations, kept, abstained, score) for the fallback
+    answer_attempt: int  # the attempt returned when an earlier one was kept instead of the last; -1 otherwise
     next_action: str  # after reflect: "done" | "rewrite" | "regenerate"
     retries: int
     failed: bool
@@ -76,6 +77,7 @@ def fresh_turn(question: str) -> AgentState:
         feedback="",
         rejected=[],
         attempts=[],
+        answer_attempt=-1,
         next_action="",
         retries=0,
         failed=False,

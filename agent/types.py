@@ -108,11 +108,18 @@ class AgentAnswer:
     steps: list[Step] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
     retries: int = 0
+    attempt: int = (
+        -1
+    )  # which attempt `answer` is (0 = the first; -1: the last, `retries`); lower when a better-rated one was kept
     skipped: list[dict[str, str]] = field(default_factory=list)  # [{"step": ..., "reason": ...}]
     tokens: dict[str, int] = field(default_factory=dict)  # prompt, completion, total (+ per role: judge_*)
     timings: dict[str, float] = field(default_factory=dict)  # total, retrieval, prompt, generation, judge, tools
     abstained: bool = False  # nothing relevant was found, the answer says so
     failed: bool = False  # the answer still fails the judge after the retries (or the model gave no usable answer)
+
+    def __post_init__(self) -> None:
+        if self.attempt < 0:
+            self.attempt = self.retries
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

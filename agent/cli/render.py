@@ -39,11 +39,8 @@ def verdict_line(verdict: Verdict) -> str:
 
 
 def final_verdicts(answer: AgentAnswer) -> list[Verdict]:
-    """The verdicts on the answer returned (the last attempt judged)."""
-    if not answer.verdicts:
-        return []
-    last = max(v.attempt for v in answer.verdicts)
-    return [v for v in answer.verdicts if v.attempt == last]
+    """The verdicts on the answer returned (which may be an earlier, better-rated attempt than the last)."""
+    return [v for v in answer.verdicts if v.attempt == answer.attempt]
 
 
 def step_line(step: Step) -> str:

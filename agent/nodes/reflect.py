@@ -155,7 +155,7 @@ def _give_up(state: AgentState, ctx: RunContext, *, score: int) -> dict[str, Any
     update: dict[str, Any] = {"next_action": "done", "failed": True, "attempts": attempts}
     if best_index != len(attempts) - 1:
         ctx.note(f"returning attempt {best_index} (rated higher than the later ones), marked failed")
-        update |= {key: best[key] for key in ATTEMPT_KEYS}
+        update |= {key: best[key] for key in ATTEMPT_KEYS} | {"answer_attempt": best_index}
     else:
         ctx.note("marked failed")
     return update

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from agent_support import CHUNKS, AgentFactory, route_to, verdict
 
+from agent.cli.render import final_verdicts
 from agent.errors import ChatBackendError
 from agent.prompts import ABSTAIN_ANSWER
 from agent.testing import ScriptedChatClient, ScriptedReply
@@ -299,7 +300,8 @@ def test_answer_still_failing_after_the_retries_is_marked_failed(make_agent: Age
 def test_the_best_rated_failing_attempt_is_returned(make_agent: AgentFactory) -> None:
     agent, _ = make_agent(
         {
-            "route": [route_to("documents")],
+            "route": [route_to("documents"), route_to("direct")],
+            "reply": ["Hi"],
             "answer": ["Off topic [1].", "Relevant but unsupported [1].", "Off again [1]."],
             "rewrite": [{"queries": ["reciprocal rank fusion"]}],
             "judge": [verdict(grounded=False, relevant=False), verdict(grounded=False), verdict(False, False)],
@@ -310,6 +312,12 @@ def test_the_best_rated_failing_attempt_is_returned(make_agent: AgentFactory) ->
     assert result.failed and result.retries == 2
     assert result.answer == "Relevant but unsupported [1]."
     assert [c.chunk_id for c in result.citations] == [CHUNKS[0].id]
+    # the verdicts shown with it are its own, not the last attempt's
+    assert result.attempt == 1
+    assert [(v.criterion, v.passed) for v in final_verdicts(result)] == [("groundedness", False), ("relevance", True)]
+    # the next turn of the same thread starts afresh
+    again = agent.ask("hello!", thread_id=result.thread_id)
+    assert again.answer == "Hi" and again.attempt == 0 and final_verdicts(again) == []
 
 
 def test_separate_judge_model_does_the_judging(make_agent: AgentFactory) -> None:
