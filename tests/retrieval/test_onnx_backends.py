@@ -26,7 +26,7 @@ PASSAGES = [
 ]
 
 
-def test_int8_export_is_cached_and_ranks_like_torch(tmp_path: Path) -> None:
+def test_int8_export_is_cached_and_scores_like_torch(tmp_path: Path) -> None:
     model = bundled_minilm_path()
     int8 = build_reranker(model, "onnx-int8", cache_dir=tmp_path)
     assert int8.name.endswith("@onnx-int8") and int8.backend == "onnx"
@@ -35,10 +35,9 @@ def test_int8_export_is_cached_and_ranks_like_torch(tmp_path: Path) -> None:
     (cached,) = tmp_path.iterdir()
     torch_scores = build_reranker(torch_source(cached), "torch").score("docker volume", PASSAGES)
     int8_scores = int8.score("docker volume", PASSAGES)
-    # quantization moves the scores a little; the order of clearly different passages stays
-    order = sorted(range(3), key=lambda i: -torch_scores[i])
-    assert sorted(range(3), key=lambda i: -int8_scores[i]) == order
-    assert max(abs(a - b) for a, b in zip(torch_scores, int8_scores, strict=True)) < 0.5
+    # quantization moves the scores a little (the untrained head scores every pair near 0.5, so their order is
+    # not meaningful here: the trained reranker's quality with int8 is measured by `ragloop reranker eval`)
+    assert max(abs(a - b) for a, b in zip(torch_scores, int8_scores, strict=True)) < 0.1
     exported = sorted(tmp_path.rglob("*.onnx"))
     assert [p.name for p in exported] == ["model.onnx", "model_quint8_avx2.onnx"]
     stamp = exported[1].stat().st_mtime_ns
