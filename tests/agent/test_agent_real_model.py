@@ -131,7 +131,8 @@ def test_scripted_judge_failing_once_makes_the_real_model_answer_again(
     ]
     judge = ScriptedChatClient({"judge": fail_then_pass})
     cite_first = CitingModel(small)
-    config = AgentConfig(route=False, max_retries=2, answer_max_tokens=60, llm_grading=False)
+    # greedy retries: this test is about the judge's feedback reaching the model, not about sampling
+    config = AgentConfig(route=False, max_retries=2, answer_max_tokens=60, llm_grading=False, retry_temperature=0.0)
     with make_agent(tmp_path, cite_first, judge=judge, retriever=searcher, config=config) as agent:
         result = agent.ask("How does the KV cache speed up generation?")
     assert judge.kinds() == ["judge", "judge"]
