@@ -62,6 +62,7 @@ reranker-data:
 
 train-reranker: $(STAMP)
 	$(BIN)/ragloop reranker train --corpus python --corpus postgres --out $(RERANKER_OUT) \
-		--passages 4000 --per-doc 12 --questions 800 --question-minutes 30 --weak-pairs 1200 \
-		--negatives 4 --epochs 1 --batch-size 16 --max-length 256 --lr 5e-5 --train-minutes 40 --seed 0 \
+		--passages 4000 --per-doc 12 --questions 600 --question-minutes 30 --weak-pairs 1200 \
+		--negatives 4 --loss listwise --epochs 3 --batch-size 4 --max-length 256 --lr 5e-5 --head-lr 2e-3 \
+		--train-minutes 35 --seed 0 \
 		$(if $(RERANKER_THREADS),--threads $(RERANKER_THREADS))

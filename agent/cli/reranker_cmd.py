@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agent.settings import Settings
     from retrieval.training.corpus import Passage
     from retrieval.training.recipe import Event
+    from retrieval.training.train import Loss
 
 reranker_app = typer.Typer(
     help="Train and evaluate ragloop's own cross-encoder reranker (offline, from documentation).",
@@ -170,6 +171,15 @@ def collection_passages(settings: Settings, name: str) -> list[Passage]:
     return passages
 
 
+def loss_name(value: str) -> Loss:
+    from retrieval.training.train import LOSSES
+
+    for name in LOSSES:
+        if value == name:
+            return name
+    raise typer.BadParameter(f"{value!r} is not a loss: use one of {', '.join(LOSSES)}", param_hint="--loss")
+
+
 @reranker_app.command("train")
 def train(
     out: OutOpt,
@@ -193,11 +203,19 @@ def train(
     ] = 20,
     negatives: Annotated[int, typer.Option("--negatives", min=1, help="Hard negatives per positive.")] = 4,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training pairs.")] = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pairs per optimizer step.")] = 16,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Groups (query + positive + negatives) per optimizer step.")
+    ] = 4,
     max_length: Annotated[
         int, typer.Option("--max-length", min=16, max=512, help="Word pieces of query + passage.")
     ] = 256,
-    learning_rate: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW).")] = 5e-5,
+    learning_rate: Annotated[float, typer.Option("--lr", min=0.0, help="Encoder's peak learning rate (AdamW).")] = 5e-5,
+    head_learning_rate: Annotated[
+        float, typer.Option("--head-lr", min=0.0, help="The new classification head's peak learning rate.")
+    ] = 2e-3,
+    loss: Annotated[
+        str, typer.Option("--loss", help="listwise (softmax over each group) | bce (pointwise binary cross-entropy).")
+    ] = "listwise",
     dev_fraction: Annotated[
         float, typer.Option("--dev-fraction", min=0.0, max=0.9, help="Documents held out as dev.")
     ] = 0.1,
@@ -219,7 +237,7 @@ def train(
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train a cross-encoder on documentation: synthetic questions, weak pairs, hard negatives, BCE.
+    """Train a cross-encoder on documentation: synthetic questions, weak pairs, hard negatives, listwise loss.
 
     Writes the torch model, ONNX fp32/int8, SHA256SUMS, training_report.json and model_card.md into --out.
     Example: ragloop reranker train --corpus postgres --out models/reranker-pg
@@ -258,6 +276,8 @@ def train(
             batch_size=batch_size,
             max_length=max_length,
             learning_rate=learning_rate,
+            head_learning_rate=head_learning_rate,
+            loss=loss_name(loss),
             seed=seed,
             max_minutes=train_minutes,
             threads=settings.threads,
@@ -270,7 +290,8 @@ def train(
         ("--out", out),
         ("--passages", passages, "--per-doc", per_doc, "--questions", questions, "--weak-pairs", weak_pairs),
         ("--filter-top", filter_top, "--negatives", negatives, "--epochs", epochs, "--batch-size", batch_size),
-        ("--max-length", max_length, "--lr", learning_rate, "--dev-fraction", dev_fraction, "--seed", seed),
+        ("--max-length", max_length, "--lr", learning_rate, "--head-lr", head_learning_rate, "--loss", loss),
+        ("--dev-fraction", dev_fraction, "--seed", seed),
         question_minutes and ("--question-minutes", question_minutes),
         train_minutes and ("--train-minutes", train_minutes),
         not onnx and "--no-onnx",

@@ -136,8 +136,10 @@ def render_model_card(model_dir: Path) -> str:
         "",
         "## Recipe",
         "",
-        f"Binary cross-entropy, {options.get('epochs', '?')} epoch(s), batch {options.get('batch_size', '?')}, "
-        f"max length {options.get('max_length', '?')}, learning rate {options.get('learning_rate', '?')}, "
+        f"Loss {options.get('loss', 'bce')} over groups of a query, its positive and its hard negatives; "
+        f"{options.get('epochs', '?')} epoch(s), {options.get('batch_size', '?')} groups per step, "
+        f"max length {options.get('max_length', '?')}, learning rate {options.get('learning_rate', '?')} "
+        f"(head {options.get('head_learning_rate', '?')}), "
         f"seed {report.get('seed', '?')}; {training.get('steps', '?')} steps at "
         f"{training.get('pairs_per_second', '?')} pairs/s; {report.get('total_minutes', '?')} minutes in all "
         f"({', '.join(f'{k} {v}' for k, v in minutes.items())}).",

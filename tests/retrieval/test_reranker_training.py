@@ -5,6 +5,7 @@ SHA256SUMS check of a model directory, the recipe in-process (deterministic ques
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from retrieval.training import corpus as corpus_module
 from retrieval.training.corpus import CorpusSpec, Passage, load_passages, resolve_corpus
 from retrieval.training.index import PassageIndex
 from retrieval.training.pairs import (
+    Example,
     Positive,
     heading_query,
     mine_negatives,
@@ -41,7 +43,14 @@ from retrieval.training.shipped import (
     write_manifest,
 )
 from retrieval.training.testing import KeywordQuestionWriter
-from retrieval.training.train import TrainOptions, fit_steps
+from retrieval.training.train import (
+    Loss,
+    ModelReranker,
+    TrainOptions,
+    fit_steps,
+    new_cross_encoder,
+    train_cross_encoder,
+)
 
 RAGLOOP = [sys.executable, "-c", "from agent.cli import main; main()"]
 SMALL_MODEL = "smollm2-135m"
@@ -199,6 +208,43 @@ def test_time_budget_fits_the_steps_and_never_adds_any() -> None:
     assert fit_steps(planned=100, done=10, elapsed_s=10.0, remaining_s=20.0) == 30  # 1 s a step, 20 s left
     assert fit_steps(planned=100, done=10, elapsed_s=10.0, remaining_s=1000.0) == 100  # never more than planned
     assert fit_steps(planned=100, done=10, elapsed_s=10.0, remaining_s=-5.0) == 10  # out of time: stop now
+
+
+# -- training ---------------------------------------------------------------------------------------------
+
+
+def heading_groups(passages: list[Passage], index: PassageIndex, negatives: int) -> list[Example]:
+    return mine_negatives(weak_pairs(passages), index, k=negatives, seed=0)
+
+
+@pytest.mark.parametrize("loss", ["listwise", "bce"])
+def test_training_learns_to_put_the_positive_first(
+    tiny_passages: list[Passage], tiny_index: PassageIndex, loss: Loss
+) -> None:
+    """Both losses fit the tiny corpus's heading -> section groups: the loss falls and every query's positive
+    ends up above its hard negatives (before training the fresh head ranks them by chance)."""
+    groups = heading_groups(tiny_passages, tiny_index, negatives=3)
+    assert len(groups) == 12
+    model = new_cross_encoder(None, max_length=128)
+    options = TrainOptions(epochs=8, batch_size=4, max_length=128, loss=loss, seed=0)
+    result = train_cross_encoder(model, groups, options)
+    assert result.steps == result.steps_planned == 24 and result.pairs == 12 * 4
+    assert result.loss_first is not None and result.loss_last is not None
+    assert result.loss_last < 0.8 * result.loss_first, result.losses
+    reranker = ModelReranker(model)
+    for group in groups:
+        positive, *others = reranker.score(group.query, [group.positive, *group.negatives])
+        assert positive > max(others), group.query
+
+
+def test_listwise_loss_takes_groups_of_unequal_size(tiny_passages: list[Passage], tiny_index: PassageIndex) -> None:
+    groups = heading_groups(tiny_passages, tiny_index, negatives=3)[:4]
+    groups[0].negatives = groups[0].negatives[:1]  # a query with fewer negatives than the others
+    groups[1].negatives = []  # nothing to rank against: left out of the listwise loss
+    model = new_cross_encoder(None, max_length=64)
+    result = train_cross_encoder(model, groups, TrainOptions(batch_size=4, max_length=64))
+    assert result.steps == 1 and result.pairs == 2 + 4 + 4
+    assert all(math.isfinite(v) for v in result.losses)
 
 
 # -- corpora ---------------------------------------------------------------------------------------------------
@@ -379,6 +425,7 @@ def test_train_cli_bad_input_gives_clean_errors(
         (["--collection", "nope", "--out", str(tmp_path / "o3")], "nope"),
         (["--collection", "one", "--out", str(tmp_path / "o4")], "fewer than two documents"),
         (["--out", str(tmp_path / "o5")], "--corpus (one or more) or --collection"),
+        (["--corpus", str(tiny_corpus), "--out", str(tmp_path / "o6"), "--loss", "mse"], "is not a loss"),
     ]
     for args, message in cases:
         done = cli(tmp_path, "reranker", "train", *args)
