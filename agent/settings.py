@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         description="Reranker runtime: ONNX int8 (default: 2x faster than torch, the one that meets 500 ms for "
         "30 candidates on 2 cores), ONNX fp32 or torch fp32.",
     )
+    rerank_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the reranker's ranking in a weighted RRF with the hybrid ranking of the candidates "
+        "(1: the reranker's order alone; default: 0.3 for ragloop-reranker, 1 for other models).",
+    )
     embed_backend: Backend = Field(
         "torch", description="Embedder runtime: torch fp32, ONNX fp32 (about 2x faster, same results), ONNX int8."
     )

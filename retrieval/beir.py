@@ -149,6 +149,7 @@ def evaluate_beir(
     rerank_model: str | Path | None = None,
     rerank_backend: str = "torch",
     candidates: int = 30,
+    rerank_weight: float | None = None,
     split: str = "test",
     embedder: Embedder | None = None,
     reranker: Reranker | None = None,
@@ -159,7 +160,7 @@ def evaluate_beir(
     `rerank_backend` runs `rerank_model` on torch, onnx or onnx-int8 (exports cached in `onnx_cache`)."""
     from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.ingest import ingest
-    from retrieval.reranker import build_reranker
+    from retrieval.reranker import build_reranker, default_rerank_weight
     from retrieval.search import HybridSearcher
     from retrieval.store import open_store
 
@@ -178,7 +179,13 @@ def evaluate_beir(
             ingest_s = time.perf_counter() - started
             collection = store.get_collection(COLLECTION)
             searcher = HybridSearcher(
-                collection, embedder, home=home, reranker=reranker, mode=mode, candidates=candidates
+                collection,
+                embedder,
+                home=home,
+                reranker=reranker,
+                mode=mode,
+                candidates=candidates,
+                rerank_weight=default_rerank_weight(rerank_model) if rerank_weight is None else rerank_weight,
             )
             chunks = collection.count()
             judged = [q for q in data.qrels if q in data.queries]

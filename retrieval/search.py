@@ -6,7 +6,9 @@ Stages and the scores they leave in `SearchHit.scores`:
 - "bm25": BM25 score (only chunks that share a term with the query have one);
 - "rrf": reciprocal rank fusion (k=60) of the dense and BM25 rankings (hybrid mode);
 - "rerank": cross-encoder score of the top `candidates` fused hits, when a reranker is given and not turned
-  off (with k > candidates the other hits follow in fused order, scored by their earlier stage);
+  off (with k > candidates the other hits follow in fused order, scored by their earlier stage). With
+  `rerank_weight` below 1 the candidates are ordered by a weighted RRF of the reranker's ranking (weight w)
+  and the earlier ranking (1 - w), left in "rerank_fused"; at 1 (the default) the reranker's order alone;
 - "mmr": the MMR value, when de-duplication is on.
 `SearchHit.score` is the score of the last stage that ordered the hits.
 The `where` metadata filter (Chroma syntax) restricts both the dense and the BM25 candidates.
@@ -106,12 +108,15 @@ class HybridSearcher:
         mmr: bool = False,
         mmr_lambda: float = MMR_LAMBDA,
         rrf_k: int = RRF_K,
+        rerank_weight: float = 1.0,
         visible_ids: Set[str] | None = None,
     ) -> None:
         if bm25 is None and home is None:
             raise ValueError("HybridSearcher needs the BM25 index or the home directory it lives in")
         if candidates < 1:
             raise RetrievalError("--candidates must be at least 1")
+        if not 0.0 <= rerank_weight <= 1.0:
+            raise RetrievalError(f"rerank_weight must be between 0 and 1, not {rerank_weight}")
         stored = _base_name(collection.embedder)
         if stored is not None and stored != _base_name(embedder.name):
             raise RetrievalError(
@@ -127,6 +132,7 @@ class HybridSearcher:
         self.mmr = mmr
         self.mmr_lambda = mmr_lambda
         self.rrf_k = rrf_k
+        self.rerank_weight = rerank_weight
         self._home = home
         self._bm25 = bm25
         # the ingest manifest's chunk ids: chunks outside it (an interrupted ingest's) are never returned
@@ -208,7 +214,13 @@ class HybridSearcher:
             values = timed("rerank", lambda: self.reranker.score(query, [chunks[c].text for c in ids]))  # type: ignore[union-attr]
             for cid, value in zip(ids, values, strict=True):
                 scores[cid]["rerank"] = value
-            ranked = sorted(zip(ids, values, strict=True), key=lambda pair: -pair[1]) + tail
+            reranked = sorted(zip(ids, values, strict=True), key=lambda pair: -pair[1])
+            if self.rerank_weight < 1.0:
+                weights = (self.rerank_weight, 1.0 - self.rerank_weight)
+                reranked = reciprocal_rank_fusion([[c for c, _ in reranked], ids], k=self.rrf_k, weights=weights)
+                for cid, value in reranked:
+                    scores[cid]["rerank_fused"] = value
+            ranked = reranked + tail
         elif self.reranker is None:
             notes.append(RERANK_OFF_NOTE)
         else:
@@ -245,15 +257,17 @@ def build_searcher(
     embedder: Embedder | None = None,
     rerank_model: str | Path | None = None,
     rerank_backend: str = "torch",
+    rerank_weight: float | None = None,
     embed_backend: str = "torch",
     **options: Any,
 ) -> HybridSearcher:
     """A searcher over `collection` in an open `Store`: the default embedder unless one is given (the
     collection's own model when it was ingested with a path or hub name), a reranker when `rerank_model`
-    (ONNX exports are cached under `home/onnx`)."""
+    (ONNX exports are cached under `home/onnx`), fused with the hybrid order at `rerank_weight` (default:
+    the model's own, see `default_rerank_weight`)."""
     from retrieval.embedder import build_embedder
     from retrieval.onnx_export import check_backend
-    from retrieval.reranker import build_reranker
+    from retrieval.reranker import build_reranker, default_rerank_weight
 
     check_backend(rerank_backend)  # a typo fails before the collection is opened
     check_backend(embed_backend)
@@ -261,5 +275,6 @@ def build_searcher(
     if embedder is None:
         embedder = build_embedder(_base_name(coll.embedder), embed_backend, cache_dir=home / "onnx")
     reranker = build_reranker(rerank_model, rerank_backend, cache_dir=home / "onnx") if rerank_model else None
+    options["rerank_weight"] = default_rerank_weight(rerank_model) if rerank_weight is None else rerank_weight
     visible = current_chunk_ids(store, collection)
     return HybridSearcher(coll, embedder, home=home, reranker=reranker, visible_ids=visible, **options)

@@ -417,6 +417,16 @@ def eval_command(
     candidates: Annotated[int, typer.Option("--candidates", min=1, help="Hybrid candidates reranked.")] = 30,
     int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also evaluate the ONNX int8 model.")] = True,
     latency_queries: Annotated[int, typer.Option("--latency-queries", min=1, help="Queries timed.")] = 10,
+    rerank_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--rerank-weight",
+            min=0.0,
+            max=1.0,
+            help="Also evaluate the reranker fused with the hybrid order at this weight (1: no fused row) "
+            "[default: settings, else 0.3 as for ragloop-reranker].",
+        ),
+    ] = None,
     record: Annotated[
         bool, typer.Option("--record/--no-record", help="Save the result in MODEL_DIR/eval/ and its model card.")
     ] = True,
@@ -428,14 +438,26 @@ def eval_command(
     ONNX int8; the result is saved in MODEL_DIR/eval/ and shown in its model card.
     Example: ragloop reranker eval models/reranker-pg --dataset data/git-beir
     """
+    from retrieval.reranker import SHIPPED_RERANK_WEIGHT
     from retrieval.training import artifacts
     from retrieval.training.evaluation import compare_rerankers, render_table
 
+    weight = settings_from(rerank_weight=rerank_weight).rerank_weight
+    weight = SHIPPED_RERANK_WEIGHT if weight is None else weight
     result = compare_rerankers(
-        model_dir, dataset, candidates=candidates, int8=int8, latency_queries=latency_queries, progress=_echo
+        model_dir,
+        dataset,
+        candidates=candidates,
+        int8=int8,
+        latency_queries=latency_queries,
+        rerank_weight=weight,
+        progress=_echo,
     )
     result["command"] = _command(
-        "eval", model_dir, ("--dataset", dataset, "--candidates", candidates), not int8 and "--no-int8"
+        "eval",
+        model_dir,
+        ("--dataset", dataset, "--candidates", candidates, "--rerank-weight", weight),
+        not int8 and "--no-int8",
     )
     if record:
         artifacts.write_json(model_dir / artifacts.EVAL_DIR / f"{result['dataset']}.json", result)

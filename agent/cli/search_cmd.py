@@ -31,6 +31,15 @@ EmbedBackendOpt = Annotated[
     str | None,
     typer.Option("--embed-backend", help="Embedder runtime: torch | onnx | onnx-int8 (default: settings, torch)."),
 ]
+RerankWeightOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rerank-weight",
+        min=0.0,
+        max=1.0,
+        help="Reranker's share of a weighted RRF with the hybrid order (1: reranker alone) [default: settings].",
+    ),
+]
 CandidatesOpt = Annotated[int, typer.Option("--candidates", min=1, help="Fused candidates passed to reranking.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -66,6 +75,7 @@ def search(
     no_rerank: NoRerankOpt = False,
     rerank_model: RerankModelOpt = None,
     rerank_backend: RerankBackendOpt = None,
+    rerank_weight: RerankWeightOpt = None,
     embed_backend: EmbedBackendOpt = None,
     candidates: CandidatesOpt = 30,
     where: Annotated[
@@ -86,6 +96,7 @@ def search(
         chroma_url=chroma_url,
         rerank_model=rerank_model,
         rerank_backend=rerank_backend,
+        rerank_weight=rerank_weight,
         embed_backend=embed_backend,
     )
     with open_store(settings.home, settings.chroma_url) as store:
@@ -98,6 +109,7 @@ def search(
             embed_backend=settings.embed_backend,
             mode=search_mode,
             candidates=candidates,
+            rerank_weight=settings.rerank_weight,
             where=filter_,
             mmr=mmr,
         )
@@ -118,6 +130,7 @@ def eval_retrieval(
     no_rerank: NoRerankOpt = False,
     rerank_model: RerankModelOpt = None,
     rerank_backend: RerankBackendOpt = None,
+    rerank_weight: RerankWeightOpt = None,
     embed_backend: EmbedBackendOpt = None,
     candidates: CandidatesOpt = 30,
     split: Annotated[str, typer.Option("--split", help="qrels file name under qrels/ (without .tsv).")] = "test",
@@ -128,7 +141,12 @@ def eval_retrieval(
     from retrieval.embedder import build_embedder
     from retrieval.search import check_mode
 
-    settings = settings_from(rerank_model=rerank_model, rerank_backend=rerank_backend, embed_backend=embed_backend)
+    settings = settings_from(
+        rerank_model=rerank_model,
+        rerank_backend=rerank_backend,
+        rerank_weight=rerank_weight,
+        embed_backend=embed_backend,
+    )
     report = evaluate_beir(
         dataset_dir,
         embedder=build_embedder(None, settings.embed_backend, cache_dir=settings.home / "onnx"),
@@ -138,6 +156,7 @@ def eval_retrieval(
         rerank_backend=settings.rerank_backend,
         onnx_cache=settings.home / "onnx",
         candidates=candidates,
+        rerank_weight=settings.rerank_weight,
         split=split,
     )
     if json_out:

@@ -129,6 +129,7 @@ def open_searcher(settings: Settings) -> Iterator[tuple[Store, HybridSearcher]]:
                 settings.collection,
                 rerank_model=settings.rerank_model,
                 rerank_backend=settings.rerank_backend,
+                rerank_weight=settings.rerank_weight,
             ),
         )
 

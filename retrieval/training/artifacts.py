@@ -120,8 +120,11 @@ def render_model_card(model_dir: Path) -> str:
         "",
         "## Use",
         "",
-        "`ragloop search QUERY --rerank-model MODEL_DIR` (torch fp32), or load `onnx/model_quint8_avx2.onnx` "
-        "with sentence-transformers' ONNX backend (int8). `SHA256SUMS` lists the digest of every model file.",
+        "`ragloop search QUERY --rerank-model MODEL_DIR` (the int8 export by default; `--rerank-backend torch` for "
+        "the torch weights), or load `onnx/model_quint8_avx2.onnx` with sentence-transformers' ONNX backend. "
+        "The copy ragloop ships in `retrieval/data/reranker` is `--rerank-model ragloop-reranker`, fused with the "
+        "hybrid order at `--rerank-weight 0.3` unless told otherwise. `SHA256SUMS` lists the digest of every "
+        "model file.",
         "",
         "## Training data",
         "",

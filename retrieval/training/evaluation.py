@@ -87,10 +87,12 @@ def compare_rerankers(
     candidates: int = 30,
     int8: bool = True,
     latency_queries: int = 10,
+    rerank_weight: float = 1.0,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """nDCG@10, Recall@5/10, MRR@10 and per-query latency for each system, and the rerank latency."""
+    """nDCG@10, Recall@5/10, MRR@10 and per-query latency for each system, and the rerank latency. With
+    `rerank_weight` below 1, a last row fuses the reranker's order (int8 when there) with the hybrid order."""
     from retrieval.beir import evaluate_beir, load_beir
     from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.reranker import CrossEncoderReranker
@@ -100,21 +102,27 @@ def compare_rerankers(
     data = load_beir(dataset_dir)
     cached = DocumentCachingEmbedder(embedder or SentenceTransformerEmbedder())
     torch_reranker = CrossEncoderReranker(model_dir)
-    systems: list[tuple[str, SearchMode, Reranker | None]] = [
-        ("bm25", "bm25", None),
-        ("dense", "dense", None),
-        ("hybrid", "hybrid", None),
-        ("hybrid + rerank (torch fp32)", "hybrid", torch_reranker),
+    systems: list[tuple[str, SearchMode, Reranker | None, float]] = [
+        ("bm25", "bm25", None, 1.0),
+        ("dense", "dense", None, 1.0),
+        ("hybrid", "hybrid", None, 1.0),
+        ("hybrid + rerank (torch fp32)", "hybrid", torch_reranker, 1.0),
     ]
     int8_reranker = None
     if int8 and (model_dir / INT8_FILE).is_file():
         int8_reranker = CrossEncoderReranker(model_dir, backend="onnx", model_kwargs={"file_name": INT8_FILE})
-        systems.append(("hybrid + rerank (onnx int8)", "hybrid", int8_reranker))
+        systems.append(("hybrid + rerank (onnx int8)", "hybrid", int8_reranker, 1.0))
+    if rerank_weight < 1.0:
+        runtime = "onnx int8" if int8_reranker is not None else "torch fp32"
+        label = f"hybrid + rerank ({runtime}, weight {rerank_weight:g})"
+        systems.append((label, "hybrid", int8_reranker or torch_reranker, rerank_weight))
     rows = []
-    for label, mode, reranker in systems:
+    for label, mode, reranker, weight in systems:
         if progress:
             progress(f"evaluating {label} on {data.name} ({len(data.qrels)} queries)")
-        report = evaluate_beir(dataset_dir, mode=mode, embedder=cached, reranker=reranker, candidates=candidates)
+        report = evaluate_beir(
+            dataset_dir, mode=mode, embedder=cached, reranker=reranker, candidates=candidates, rerank_weight=weight
+        )
         rows.append(
             {
                 "system": label,
@@ -136,6 +144,7 @@ def compare_rerankers(
         "queries": len(data.qrels),
         "documents": data.documents,
         "candidates": candidates,
+        "rerank_weight": rerank_weight,
         "rows": rows,
         "rerank_latency_ms": latency,
     }
@@ -153,11 +162,11 @@ def render_table(result: dict[str, Any]) -> str:
         f"dataset {result['dataset']}: {result['queries']} queries, {result['documents']} documents; "
         f"reranker {result['model']}",
         "",
-        f"{'system':<30}{'nDCG@10':>9}{'Recall@5':>10}{'MRR@10':>9}{'p50 ms':>9}",
+        f"{'system':<44}{'nDCG@10':>9}{'Recall@5':>10}{'MRR@10':>9}{'p50 ms':>9}",
     ]
     for row in result["rows"]:
         lines.append(
-            f"{row['system']:<30}{row['ndcg@10']:>9.4f}{row['recall@5']:>10.4f}{row['mrr@10']:>9.4f}"
+            f"{row['system']:<44}{row['ndcg@10']:>9.4f}{row['recall@5']:>10.4f}{row['mrr@10']:>9.4f}"
             f"{row['latency_p50_ms']:>9.0f}"
         )
     latency = result["rerank_latency_ms"]

@@ -106,8 +106,9 @@ def verify_model_dir(model_dir: Path) -> list[str]:
     return list(expected)
 
 
-def shipped_reranker_dir(path: Path = SHIPPED_DIR) -> Path | None:
-    """The shipped reranker's directory, verified; None when the project ships no reranker yet."""
+def shipped_reranker_dir(path: Path | None = None) -> Path | None:
+    """The shipped reranker's directory (default `SHIPPED_DIR`), verified; None when the project ships none."""
+    path = SHIPPED_DIR if path is None else path
     if not path.is_dir() or not any(path.iterdir()):
         return None
     verify_model_dir(path)

@@ -21,7 +21,9 @@ from retrieval.beir import load_beir
 from retrieval.chunking import Chunker
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import RetrievalError
+from retrieval.reranker import SHIPPED_RERANKER, build_reranker
 from retrieval.training import corpus as corpus_module
+from retrieval.training import shipped as shipped_module
 from retrieval.training.corpus import CorpusSpec, Passage, load_passages, resolve_corpus
 from retrieval.training.index import PassageIndex
 from retrieval.training.pairs import (
@@ -338,12 +340,19 @@ SHIPPED_PAIRS = [
 
 @pytest.mark.skipif(shipped_reranker_dir() is None, reason="no reranker is shipped yet (retrieval/data/reranker)")
 def test_the_shipped_reranker_loads_offline_and_ranks_relevant_passages_first() -> None:
-    shipped = shipped_reranker_dir()
-    assert shipped is not None
-    reranker = load_verified_reranker(shipped)
+    reranker = build_reranker(SHIPPED_RERANKER, "onnx-int8")  # verified against SHA256SUMS, then loaded
+    assert reranker.name == "ragloop-reranker@onnx-int8"
     for query, relevant, irrelevant in SHIPPED_PAIRS:
         good, bad = reranker.score(query, [relevant, irrelevant])
         assert good > bad, query
+
+
+def test_the_shipped_reranker_name_needs_its_int8_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(RetrievalError, match="ships as ONNX int8 only; use --rerank-backend onnx-int8"):
+        build_reranker(SHIPPED_RERANKER, "torch")
+    monkeypatch.setattr(shipped_module, "SHIPPED_DIR", tmp_path / "none")
+    with pytest.raises(RetrievalError, match="ships no ragloop-reranker"):
+        build_reranker(SHIPPED_RERANKER, "onnx-int8")
 
 
 # -- the recipe --------------------------------------------------------------------------------------------

@@ -84,6 +84,31 @@ def test_rerank_scores_every_candidate_and_orders_by_them(
     assert off.notes == ["reranking turned off (--no-rerank)"] and all("rerank" not in h.scores for h in off.hits)
 
 
+def test_rerank_weight_fuses_the_reranker_order_with_the_hybrid_order(
+    searcher_for: Callable[..., HybridSearcher],
+) -> None:
+    reranker = CrossEncoderReranker(bundled_minilm_path())
+    hybrid = [h.chunk.id for h in searcher_for(candidates=6).run("sourdough bread", k=6, rerank=False).hits]
+    alone = [h.chunk.id for h in searcher_for(reranker=reranker, candidates=6).run("sourdough bread", k=6).hits]
+    assert sorted(alone) == sorted(hybrid)
+    for weight in (0.0, 0.3, 0.7):
+        result = searcher_for(reranker=reranker, candidates=6, rerank_weight=weight).run("sourdough bread", k=6)
+        expected = reciprocal_rank_fusion([alone, hybrid], k=60, weights=[weight, 1 - weight])
+        assert [(h.chunk.id, h.score) for h in result.hits] == expected
+        assert all(h.scores["rerank_fused"] == h.score and "rerank" in h.scores for h in result.hits)
+    assert [h.chunk.id for h in searcher_for(reranker=reranker, candidates=6, rerank_weight=0.0).search(
+        "sourdough bread", k=6)] == hybrid  # fmt: skip
+    with pytest.raises(RetrievalError, match="rerank_weight must be between 0 and 1"):
+        searcher_for(reranker=reranker, rerank_weight=1.5)
+
+
+def test_weighted_fusion_counts_each_ranking_by_its_weight() -> None:
+    assert reciprocal_rank_fusion([["a", "b"], ["b", "a"]], k=0, weights=[3.0, 1.0]) == [("a", 3.5), ("b", 2.5)]
+    assert reciprocal_rank_fusion([["a"], ["b"]], k=0) == [("a", 1.0), ("b", 1.0)]  # tie: first seen first
+    with pytest.raises(ValueError, match="one weight per ranking"):
+        reciprocal_rank_fusion([["a"], ["b"]], weights=[1.0])
+
+
 def test_mmr_pushes_the_near_duplicate_down(searcher_for: Callable[..., HybridSearcher]) -> None:
     query = "sourdough bread starter flour water salt"
     plain = searcher_for(mode="dense").search(query, k=3)
