@@ -51,7 +51,8 @@ clean:
 
 # The reranker recipe (issue #4). reranker-data installs the documentation corpora from Debian's archive
 # (python and postgres to train on, git held out for evaluation); train-reranker runs the full recipe within
-# about 90 minutes on 2 cores: the question and training stages have time budgets, the rest takes ~15 min.
+# about 60 minutes on 2 cores (58 measured): the question and training stages have time budgets (30 and 35
+# minutes), the rest takes ~5 min.
 # On a machine shared with other jobs, RERANKER_THREADS=1 is much faster than two contending threads.
 RERANKER_OUT ?= build/reranker
 RERANKER_THREADS ?=

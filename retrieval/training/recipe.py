@@ -197,7 +197,7 @@ def _run(
     )
 
     stages.start("train")
-    model = new_cross_encoder(options.base_model, options.train.max_length)
+    model = new_cross_encoder(options.base_model, options.train.max_length, seed=options.train.seed)
     result = train_cross_encoder(model, examples, options.train, lambda s, t, _loss: stages.progress(s, t))
 
     stages.start("dev")

@@ -98,14 +98,17 @@ def quiet_transformers() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def new_cross_encoder(base_model: str | Path | None, max_length: int) -> CrossEncoder:
-    """A CrossEncoder with one output from `base_model` (default: the bundled MiniLM), on the CPU."""
+def new_cross_encoder(base_model: str | Path | None, max_length: int, seed: int = 0) -> CrossEncoder:
+    """A CrossEncoder with one output from `base_model` (default: the bundled MiniLM), on the CPU; the new
+    head's random initial weights come from `seed`."""
+    import torch
     from sentence_transformers import CrossEncoder
 
     name, source = resolve_model(base_model)
     if not Path(source).exists():
         raise RetrievalError(f"The base model {name!r} is not a local directory; pass a local model path.")
     try:
+        torch.manual_seed(seed)
         with quiet_transformers():
             return CrossEncoder(source, num_labels=1, max_length=max_length, device="cpu")
     except Exception as exc:
