@@ -423,8 +423,8 @@ def eval_command(
             "--rerank-weight",
             min=0.0,
             max=1.0,
-            help="Also evaluate the reranker fused with the hybrid order at this weight (1: no fused row) "
-            "[default: settings, else 0.3 as for ragloop-reranker].",
+            help="Also evaluate the reranker fused with the hybrid order at this weight; 1 adds no fused row "
+            "(default: settings, else 0.3 as for ragloop-reranker).",
         ),
     ] = None,
     record: Annotated[

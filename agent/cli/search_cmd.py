@@ -37,7 +37,8 @@ RerankWeightOpt = Annotated[
         "--rerank-weight",
         min=0.0,
         max=1.0,
-        help="Reranker's share of a weighted RRF with the hybrid order (1: reranker alone) [default: settings].",
+        help="Reranker's share of a weighted RRF with the hybrid order; 1 is the reranker alone "
+        "(default: settings, else 0.3 for ragloop-reranker and 1 for other models).",
     ),
 ]
 CandidatesOpt = Annotated[int, typer.Option("--candidates", min=1, help="Fused candidates passed to reranking.")]
