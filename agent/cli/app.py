@@ -17,7 +17,9 @@ app = typer.Typer(
 models_app = typer.Typer(help="List and locate the local GGUF models.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer(help="Evaluate retrieval and answers: suites, reports, comparisons.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(eval_app, name="eval")
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

@@ -7,11 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli.app import app
+from agent.cli.app import app, eval_app
 from agent.cli.common import print_json, settings_from
 
-eval_app = typer.Typer(help="Evaluate retrieval (and, later, answers) on standard data.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
 
 ModeOpt = Annotated[str, typer.Option("--mode", help="dense | bm25 | hybrid (reciprocal rank fusion).")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
