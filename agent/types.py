@@ -8,52 +8,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from agent.config import AgentConfig
+
 Route = Literal["documents", "tool", "direct", "clarify"]
 ROUTES: tuple[Route, ...] = ("documents", "tool", "direct", "clarify")
 
-
-@dataclass
-class AgentConfig:
-    """Knobs of one agent. The CLI builds it from settings; defaults suit a 0.5B model on 2 cores.
-
-    The `route`/`rewrite`/`llm_grading`/`reflect` switches turn graph steps off: with all four False and
-    `max_retries=0` the graph is the plain "retrieve top k and answer" baseline of the evaluation.
-    """
-
-    context_tokens: int = 1500  # token budget for the chunks put in the answer prompt
-    k: int = 5  # hits asked from the retriever per (sub-)query
-    max_retries: int = 2  # reflection retries (rewrite + re-retrieve, or regenerate with the judge's feedback)
-    max_tool_steps: int = 4  # model turns in the tool-calling loop (the last one must answer)
-    history_turns: int = 3  # earlier turns of the thread shown to route/rewrite/answer
-    answer_max_tokens: int = 400
-    retry_temperature: float = 0.5  # answers after the first are sampled: at 0 a small model repeats itself
-    budget_seconds: float | None = None  # per question; optional steps that would exceed it are skipped
-    budget_tokens: int | None = None  # per question (prompt + completion, all models)
-    route: bool = True  # False: always answer from the documents
-    rewrite: bool = True  # False: search with the question as asked
-    llm_grading: bool = True  # False: grade with retrieval scores only (uncertain chunks are kept)
-    max_llm_grades: int = 4  # at most this many uncertain chunks are graded by the model per attempt
-    reflect: bool = True  # False: no judge, no retries
-    attribute_citations: bool = True  # answers without any [n]: cite chunks by word overlap (flagged `attributed`)
-    # cheap grading signal: (irrelevant below, relevant at or above) per retrieval stage, best stage first.
-    # dense: all-MiniLM-L6-v2 cosine; on the demo corpus on-topic hits score 0.29-0.66, off-topic questions <= 0.20.
-    grade_thresholds: dict[str, tuple[float, float]] = field(
-        default_factory=lambda: {"rerank": (0.05, 0.5), "dense": (0.25, 0.45)}
-    )
-
-    def __post_init__(self) -> None:
-        minimums = {"context_tokens": 1, "k": 1, "max_retries": 0, "max_tool_steps": 1, "history_turns": 0}
-        minimums |= {"answer_max_tokens": 1, "max_llm_grades": 0}
-        for name, minimum in minimums.items():
-            if getattr(self, name) < minimum:
-                raise ValueError(f"AgentConfig.{name} must be at least {minimum}, got {getattr(self, name)}")
-        for name in ("budget_seconds", "budget_tokens"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"AgentConfig.{name} must be positive or None, got {value}")
-        for stage, (low, high) in self.grade_thresholds.items():
-            if low > high:
-                raise ValueError(f"AgentConfig.grade_thresholds[{stage!r}]: low {low} is above high {high}")
+__all__ = ["ROUTES", "AgentAnswer", "AgentConfig", "AgentEvent", "Citation", "Route", "Step", "Verdict"]
 
 
 @dataclass
