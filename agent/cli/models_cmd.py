@@ -14,13 +14,14 @@ from agent.cli.common import print_json, settings_from
 def list_models(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Show the registered models: size, quantization, context, template/tool support, presence."""
+    """Show the registered models: kind, size, quantization, context, template/tool support, presence."""
     from local_models.registry import MODELS
 
     settings = settings_from()
     rows = [
         {
             "name": spec.name,
+            "kind": spec.kind,
             "size_mb": round(spec.size_bytes / 1e6, 1),
             "quantization": spec.quantization,
             "context_length": spec.context_length,
@@ -34,11 +35,14 @@ def list_models(
     if json_output:
         print_json(rows)
         return
-    header = f"{'NAME':<20} {'SIZE':>8} {'QUANT':<7} {'CTX':>6} {'CHAT':<5} {'TOOLS':<9} {'PRESENT':<7}"
+    header = (
+        f"{'NAME':<22} {'KIND':<10} {'SIZE':>9} {'QUANT':<7} {'CTX':>6} {'CHAT':<5} {'TOOLS':<9} {'PRESENT':<7}"
+    )
     typer.echo(header)
     for row in rows:
         typer.echo(
-            f"{row['name']:<20} {row['size_mb']:>6.1f}MB {row['quantization']:<7} {row['context_length']:>6} "
+            f"{row['name']:<22} {row['kind']:<10} {row['size_mb']:>7.1f}MB {row['quantization']:<7} "
+            f"{row['context_length']:>6} "
             f"{'yes' if row['chat_template'] else 'no':<5} {row['tool_calls']:<9} "
             f"{'yes' if row['present'] else 'no':<7}"
         )
