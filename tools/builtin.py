@@ -1,4 +1,12 @@
-"""Built-in tools: small, safe, offline. `builtin_registry()` gives a registry holding them."""
+"""Built-in tools: small, safe, offline. `builtin_registry()` gives a registry holding them; with a `ToolContext`
+(built by the composition root) it also holds the knowledge-base tools of tools/knowledge.py.
+
+The calculator parses the expression into a tree and evaluates only numbers, arithmetic operators and a few
+functions (never `eval`). Every intermediate result is bounded before it is computed: integers to
+`MAX_INT_BITS` bits (about 1,200 digits), exponents to 1000, `round` digits to 1000, the expression to
+`MAX_EXPRESSION_CHARS` characters, so `((10**1000)**1000)**1000` or `round(1, -10**9)` fail at once with a clear
+error instead of spinning.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,13 @@ import math
 import operator
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tools.registry import ToolRegistry
+from tools.registry import DEFAULT_TIMEOUT_S, ToolRegistry, tool
+
+if TYPE_CHECKING:
+    from tools.context import ToolContext
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -31,8 +42,12 @@ _FUNCTIONS: dict[str, Callable[..., float | int]] = {
 }
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 _MAX_EXPONENT = 1000
+MAX_INT_BITS = 4000  # about 1,200 decimal digits
+MAX_ROUND_DIGITS = 1000
+MAX_EXPRESSION_CHARS = 1000
 
 
+@tool(timeout=5.0, title="Calculator")
 def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression exactly as written and return the result.
 
@@ -40,16 +55,21 @@ def calculator(expression: str) -> str:
         expression: Arithmetic with numbers, + - * / // % ** and parentheses; also sqrt, log, exp, abs, round,
             pi and e. Example: "(2 + 3) * 4".
     """
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise ValueError(f"the expression is too long ({len(expression)} characters, at most {MAX_EXPRESSION_CHARS})")
     try:
         tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError as exc:
+        value = _evaluate(tree.body)
+    except (SyntaxError, MemoryError) as exc:
         raise ValueError(f"not an arithmetic expression: {expression!r}") from exc
-    value = _evaluate(tree.body)
+    except RecursionError as exc:
+        raise ValueError("the expression is nested too deeply") from exc
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)
 
 
+@tool(idempotent=False, timeout=5.0, title="Current time")
 def current_time(timezone: str = "UTC") -> str:
     """Return the current date and time in ISO 8601 format.
 
@@ -63,8 +83,16 @@ def current_time(timezone: str = "UTC") -> str:
     return datetime.now(zone).isoformat(timespec="seconds")
 
 
-def builtin_registry() -> ToolRegistry:
-    return ToolRegistry([calculator, current_time])
+def builtin_registry(context: ToolContext | None = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> ToolRegistry:
+    """calculator and current_time; with a `context`, the knowledge-base tools too (ingest only when the
+    context allows it)."""
+    registry = ToolRegistry([calculator, current_time], timeout=timeout)
+    if context is not None:
+        from tools.knowledge import KnowledgeTools
+
+        for fn in KnowledgeTools(context).functions():
+            registry.register(fn)
+    return registry
 
 
 def _evaluate(node: ast.expr) -> float | int:
@@ -76,6 +104,7 @@ def _evaluate(node: ast.expr) -> float | int:
         left, right = _evaluate(node.left), _evaluate(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
             raise ValueError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
+        _check_size(node.op, left, right)
         result: float | int = _BINARY[type(node.op)](left, right)
         return result
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
@@ -84,6 +113,28 @@ def _evaluate(node: ast.expr) -> float | int:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS:
         if node.keywords or not node.args:
             raise ValueError(f"{node.func.id}() takes positional numbers only")
-        called: float | int = _FUNCTIONS[node.func.id](*[_evaluate(a) for a in node.args])
+        args = [_evaluate(a) for a in node.args]
+        if node.func.id == "round" and len(args) > 1 and abs(args[1]) > MAX_ROUND_DIGITS:
+            raise ValueError(f"round() to {args[1]} digits is out of range (at most {MAX_ROUND_DIGITS} either way)")
+        called: float | int = _FUNCTIONS[node.func.id](*args)
         return called
     raise ValueError(f"unsupported element in expression: {ast.unparse(node)!r}")
+
+
+def _bits(value: float | int) -> int:
+    return abs(value).bit_length() if isinstance(value, int) else 0
+
+
+def _check_size(op: ast.operator, left: float | int, right: float | int) -> None:
+    """Refuse an integer operation whose result would exceed `MAX_INT_BITS`, before computing it."""
+    if isinstance(op, ast.Pow) and isinstance(left, int) and isinstance(right, int) and right > 0:
+        estimate = int(math.log2(abs(left)) * right) + 1 if abs(left) > 1 else 1
+    elif isinstance(op, ast.Mult) and isinstance(left, int) and isinstance(right, int):
+        estimate = _bits(left) + _bits(right) - 1
+    else:
+        estimate = max(_bits(left), _bits(right))
+    if estimate > MAX_INT_BITS:
+        raise ValueError(
+            f"the result would have about {int(estimate * 0.30103)} digits; "
+            f"the calculator handles integers up to about {int(MAX_INT_BITS * 0.30103)} digits"
+        )
