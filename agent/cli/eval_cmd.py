@@ -1,0 +1,90 @@
+"""`ragloop eval run | compare | calibrate`: the evaluation harness (evals/) on the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.cli.app import eval_app
+from agent.cli.common import print_json
+from agent.cli.options import JsonOpt, with_settings
+from agent.settings import Settings
+
+
+def parse_gates(values: list[str]) -> dict[str, float]:
+    gates = {}
+    for value in values:
+        metric, sep, number = value.partition("=")
+        try:
+            if not sep or not metric.strip():
+                raise ValueError
+            gates[metric.strip()] = float(number)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r}: use METRIC=VALUE, e.g. key_fact_accuracy=0.6", param_hint="--fail-under"
+            ) from None
+    return gates
+
+
+@eval_app.command("run")
+@with_settings("models", "retrieval", exclude=("collection", "rerank_model"))
+def eval_run(
+    settings: Settings,
+    suite_path: Annotated[
+        Path, typer.Argument(metavar="SUITE", help="Suite YAML file, or a BEIR directory (retrieval only).")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory; an existing one is resumed (default: HOME/runs/NAME-TIME)."),
+    ] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", min=1, help="Answer each item N times.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Only the first N items.")] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option("--fail-under", help="METRIC=VALUE gate (repeatable): exit 1 when any configuration is below it."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Run a suite through its matrix of configurations: per-item records, summary.json, report.md and
+    report.html in the run directory. Interrupted runs resume: finished items are never redone."""
+    from evals.runner import run_suite
+    from evals.suite import load_suite
+    from evals.summary import fail_under as check_gates
+
+    gates = parse_gates(fail_under or [])
+    suite = load_suite(suite_path)
+    out = out or settings.home / "runs" / f"{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    typer.echo(f"run directory: {out}", err=True)
+    summary = run_suite(suite, out, settings, repeats=repeats, limit=limit, progress=True)
+    if json_output:
+        print_json(summary)
+    else:
+        typer.echo((out / "report.md").read_text(encoding="utf-8"))
+    reasons = check_gates(summary, gates)
+    if reasons:
+        for reason in reasons:
+            typer.secho(f"fail-under: {reason}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    run_a: Annotated[str, typer.Argument(help="Run directory A (RUN or RUN:CONFIG).")],
+    run_b: Annotated[str, typer.Argument(help="Run directory B (RUN or RUN:CONFIG).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap.")] = 0,
+    json_output: JsonOpt = False,
+) -> None:
+    """Per-metric deltas B - A over the items both runs measured, with paired bootstrap 95% intervals;
+    significant changes are marked."""
+    from evals.compare import compare_runs, table
+
+    result = compare_runs(run_a, run_b, seed=seed)
+    if json_output:
+        typer.echo(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        typer.echo(table(result))
