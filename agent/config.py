@@ -39,6 +39,9 @@ class AgentConfig(BaseModel):
     llm_grading: bool = Field(True, description="Let the model grade chunks the retrieval scores leave uncertain.")
     max_llm_grades: int = Field(4, ge=0, description="Uncertain chunks graded by the model per attempt.")
     reflect: bool = Field(True, description="Judge each answer (grounded? relevant?) and retry a failing one.")
+    judge_skip: bool = Field(
+        True, description="Skip the judge when the evidence is strong (rule in agent/evidence.py); off: always judge."
+    )
     attribute_citations: bool = Field(
         True, description="Answers without [n] markers: cite chunks by word overlap (flagged as attributed)."
     )

@@ -106,6 +106,19 @@ class BM25Index:
         order = sorted(candidates.tolist(), key=lambda i: (-float(scores[i]), i))
         return [(self.ids[i], float(scores[i])) for i in order]
 
+    def scores_for(self, query: str, ids: Iterable[str]) -> dict[str, float]:
+        """The BM25 score of each chunk id in `ids` the index holds (0.0 when it shares no term with the query)."""
+        import numpy as np
+
+        wanted = [i for i in ids if i in self._position]
+        if self._model is None or not wanted:
+            return {}
+        token_ids = self._model.get_tokens_ids(tokenize([query])[0])
+        if not token_ids:
+            return dict.fromkeys(wanted, 0.0)
+        scores = np.asarray(self._model.get_scores_from_ids(token_ids), dtype=np.float32)
+        return {i: float(scores[self._position[i]]) for i in wanted}
+
     # -- persistence ------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,10 @@ and MMR de-duplication. `HybridSearcher` implements `retrieval.types.Retriever`.
 
 Stages and the scores they leave in `SearchHit.scores`:
 - "dense": cosine similarity of query and chunk (1 - Chroma's cosine distance);
-- "bm25": BM25 score (only chunks that share a term with the query have one);
-- "rrf": reciprocal rank fusion (k=60) of the dense and BM25 rankings (hybrid mode);
+- "bm25": BM25 score (0 for a chunk that shares no term with the query);
+- "rrf": reciprocal rank fusion (k=60) of the dense and BM25 rankings (hybrid mode). In hybrid mode every
+  fused candidate carries all three: a chunk found by one retriever only is scored by the other too, from
+  the same query embedding (its stored vector) and the same BM25 index, so callers never re-embed;
 - "rerank": cross-encoder score of the top `candidates` fused hits, when a reranker is given and not turned
   off (with k > candidates the other hits follow in fused order, scored by their earlier stage). With
   `rerank_weight` below 1 the candidates are ordered by a weighted RRF of the reranker's ranking (weight w)
@@ -50,6 +52,15 @@ def parse_where(text: str | None) -> Where | None:
     if not isinstance(value, dict) or not value:
         raise RetrievalError(f'--where must be a non-empty JSON object such as {{"source": "a.md"}}, got {text!r}')
     return value
+
+
+def cosine(a: Any, b: Any) -> float:
+    """Cosine similarity of two vectors (the store's distance is 1 - cosine)."""
+    import numpy as np
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return float(x @ y / norm) if norm else 0.0
 
 
 def check_mode(mode: str) -> SearchMode:
@@ -202,6 +213,7 @@ class HybridSearcher:
             for cid, value in fused:
                 scores[cid]["rrf"] = value
             ranked = [(cid, value) for cid, value in fused]
+            timed("complete", lambda: self._complete_scores(query, vector, [cid for cid, _ in fused], scores))
         elif mode == "dense":
             ranked = [(cid, scores[cid]["dense"]) for cid in dense_ids]
         else:
@@ -234,6 +246,22 @@ class HybridSearcher:
             for i, (cid, value) in enumerate(ranked, start=1)
         ]
         return SearchResult(query=query, mode=mode, hits=hits, notes=notes, timings_ms=timings)
+
+    def _complete_scores(
+        self, query: str, vector: list[float], ids: list[str], scores: dict[str, dict[str, float]]
+    ) -> None:
+        """Give every fused candidate both a dense and a BM25 score: a candidate found by one retriever only is
+        scored by the other from the same query embedding (its stored vector) and the same BM25 index."""
+        no_dense = [cid for cid in ids if "dense" not in scores[cid]]
+        if no_dense:
+            stored = self.collection.embeddings(no_dense)
+            for cid in no_dense:
+                if cid in stored:
+                    scores[cid]["dense"] = cosine(vector, stored[cid])
+        no_bm25 = [cid for cid in ids if "bm25" not in scores[cid]]
+        if no_bm25:
+            for cid, value in self.bm25.scores_for(query, no_bm25).items():
+                scores[cid]["bm25"] = value
 
     def _mmr(
         self, ranked: list[tuple[str, float]], k: int, scores: dict[str, dict[str, float]]

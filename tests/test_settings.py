@@ -1,47 +1,138 @@
+"""The settings tree: sections, precedence (flags > RAGLOOP_* > ragloop.toml > defaults), origins, errors."""
+
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from agent.settings import SettingsError, load_settings
+from agent.settings import SECTIONS, SettingsError, leaf_fields, load_settings, load_settings_with_origins
 
 
-def test_precedence_is_flags_then_environment_then_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "ragloop.toml").write_text('model = "from-file"\nn_ctx = 1024\ncollection = "docs"\n')
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var in list(os.environ):
+        if var.startswith("RAGLOOP_"):
+            monkeypatch.delenv(var)
     monkeypatch.setenv("RAGLOOP_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_precedence_is_flags_then_environment_then_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (home / "ragloop.toml").write_text(
+        '[models]\nmodel = "from-file"\nn_ctx = 1024\n[retrieval]\ncollection = "docs"\nembed_backend = "onnx"\n'
+    )
     monkeypatch.setenv("RAGLOOP_N_CTX", "2048")
-    settings = load_settings(model="from-flag", collection=None)
-    assert settings.home == tmp_path
-    assert settings.model == "from-flag"
-    assert settings.n_ctx == 2048
-    assert settings.collection == "docs"
+    monkeypatch.setenv("RAGLOOP_EMBED_BACKEND", "onnx-int8")
+    loaded = load_settings_with_origins({"models.model": "from-flag", "retrieval.collection": None})
+    s = loaded.settings
+    assert s.home == home
+    assert (s.models.model, s.models.n_ctx, s.retrieval.collection) == ("from-flag", 2048, "docs")
+    assert s.retrieval.embed_backend == "onnx-int8"  # the environment beats the file
+    assert loaded.origins["models.model"] == "flag"
+    assert loaded.origins["models.n_ctx"] == "env RAGLOOP_N_CTX"
+    assert loaded.origins["retrieval.collection"] == f"file {home / 'ragloop.toml'}"
+    assert loaded.origins["agent.context_tokens"] == "default"
 
 
-def test_defaults_work_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAGLOOP_HOME", str(tmp_path))
+def test_defaults_work_offline(home: Path) -> None:
     settings = load_settings()
-    assert settings.model == "qwen2.5-coder-0.5b"
-    assert settings.model_url is None and settings.chroma_url is None
-    assert settings.models_dir == tmp_path / "models"
+    assert settings.models.model == "qwen2.5-coder-0.5b"
+    assert settings.models.model_url is None and settings.retrieval.chroma_url is None
+    assert settings.models_dir == home / "models"
+    assert settings.agent.context_tokens == 1500
 
 
-def test_invalid_values_name_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAGLOOP_HOME", str(tmp_path))
+def test_agent_defaults_have_one_home() -> None:
+    """The [agent] section is AgentConfig itself: no second copy of its defaults."""
+    from agent.config import AgentConfig
+
+    assert SECTIONS["agent"][0] is AgentConfig
+
+
+def test_environment_names_are_unique() -> None:
+    from agent.settings import env_name
+
+    names = [env_name(section, name) for section, name, _ in leaf_fields()]
+    assert len(names) == len(set(names))
+
+
+def test_section_env_prefixes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGLOOP_CONTEXT_TOKENS", "900")
+    monkeypatch.setenv("RAGLOOP_CHROMA_URL", "")  # empty: not set (the embedded store)
+    settings = load_settings()
+    assert settings.agent.context_tokens == 900 and settings.retrieval.chroma_url is None
+
+
+def test_invalid_values_name_the_setting_and_its_source(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGLOOP_N_CTX", "lots")
-    with pytest.raises(SettingsError, match="n_ctx"):
+    with pytest.raises(SettingsError, match=r"models\.n_ctx.*env RAGLOOP_N_CTX"):
         load_settings()
+    monkeypatch.delenv("RAGLOOP_N_CTX")
+    (home / "ragloop.toml").write_text("[agent]\nk = 0\n")
+    with pytest.raises(SettingsError, match=r"agent\.k.*ragloop\.toml"):
+        load_settings()
+    with pytest.raises(SettingsError, match=r"--context-tokens"):
+        load_settings({"agent.context_tokens": -5})
 
 
-def test_unknown_keys_in_the_file_are_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "ragloop.toml").write_text('modle = "typo"\n')
-    monkeypatch.setenv("RAGLOOP_HOME", str(tmp_path))
+def test_unknown_keys_in_the_file_are_rejected(home: Path) -> None:
+    (home / "ragloop.toml").write_text('[models]\nmodle = "typo"\n')
     with pytest.raises(SettingsError, match="modle"):
         load_settings()
+    (home / "ragloop.toml").write_text('[modles]\nmodel = "typo"\n')
+    with pytest.raises(SettingsError, match=r"unknown setting `modles`.*\[models\]"):
+        load_settings()
 
 
-def test_broken_toml_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "ragloop.toml").write_text("model = \n")
-    monkeypatch.setenv("RAGLOOP_HOME", str(tmp_path))
+def test_flat_keys_of_earlier_versions_say_where_they_belong(home: Path) -> None:
+    (home / "ragloop.toml").write_text('collection = "docs"\n')
+    with pytest.raises(SettingsError, match=r"\[retrieval\]"):
+        load_settings()
+
+
+def test_broken_toml_is_a_clear_error(home: Path) -> None:
+    (home / "ragloop.toml").write_text("[models]\nmodel = \n")
     with pytest.raises(SettingsError, match="not valid TOML"):
         load_settings()
+
+
+def _ragloop(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAGLOOP_")}
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        env={**clean, "RAGLOOP_HOME": str(home), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_config_show_prints_values_and_origins(home: Path) -> None:
+    (home / "ragloop.toml").write_text('[retrieval]\ncollection = "docs"\n[models]\napi_key = "secret"\n')
+    result = _ragloop(home, "config", "show", "--json", env={"RAGLOOP_EMBED_BACKEND": "onnx"})
+    assert result.returncode == 0, result.stderr
+    rows = {row["key"]: row for row in json.loads(result.stdout)["settings"]}
+    assert rows["retrieval.collection"]["value"] == "docs"
+    assert rows["retrieval.collection"]["origin"].startswith("file ")
+    assert rows["retrieval.embed_backend"] == {
+        "key": "retrieval.embed_backend",
+        "value": "onnx",
+        "origin": "env RAGLOOP_EMBED_BACKEND",
+        "env": "RAGLOOP_EMBED_BACKEND",
+    }
+    assert rows["models.api_key"]["value"] == "***"  # secrets are masked unless --reveal
+    text = _ragloop(home, "config", "show")
+    assert text.returncode == 0 and "retrieval.collection" in text.stdout and "secret" not in text.stdout
+
+
+def test_a_bad_settings_file_is_a_clean_cli_error(home: Path) -> None:
+    (home / "ragloop.toml").write_text("[retrieval]\nk = 3\n")
+    result = _ragloop(home, "config", "show")
+    assert result.returncode == 2
+    assert "retrieval.k" in result.stderr and "ragloop.toml" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -11,6 +11,7 @@ from agent.cli import (  # noqa: F401
     bench_cmd,
     bench_retrieval_cmd,
     chat_cmd,
+    config_cmd,
     demo_cmd,
     ingest_cmd,
     models_cmd,

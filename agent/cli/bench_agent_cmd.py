@@ -10,20 +10,15 @@ from typing import Annotated
 import typer
 
 from agent.cli.app import bench_app
-from agent.cli.common import print_json, settings_from
-from agent.cli.wiring import (
-    ApiKeyOpt,
-    ChromaUrlOpt,
-    JsonOpt,
-    JudgeModelOpt,
-    JudgeUrlOpt,
-    ModelOpt,
-    ModelUrlOpt,
-)
+from agent.cli.common import print_json
+from agent.cli.options import JsonOpt, with_settings
+from agent.settings import Settings
 
 
 @bench_app.command("agent")
+@with_settings("models", "retrieval", "agent", exclude=("collection",))
 def bench_agent(
+    settings: Settings,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=1, help="Only the first N questions of the set.")
     ] = None,
@@ -46,19 +41,13 @@ def bench_agent(
         typer.Option("--report", help="Print the table of an earlier (maybe unfinished) run from its --out records."),
     ] = None,
     json_output: JsonOpt = False,
-    model: ModelOpt = None,
-    model_url: ModelUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    judge_model: JudgeModelOpt = None,
-    judge_url: JudgeUrlOpt = None,
-    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Answer the demo question set with (a) plain retrieve-top-5-and-answer and (b) the full graph, side by side:
     key-fact accuracy, citation precision, judge groundedness, abstention, p50/p95 seconds and their split."""
     import tempfile
 
     from agent.bench import DEFAULT_QUESTIONS, load_questions, report_from_records, run_agent_bench
-    from agent.cli.wiring import agent_config, ingest_demo_corpus, open_runtime, plain_config
+    from agent.cli.wiring import ingest_demo_corpus, open_runtime, plain_config
 
     chosen = [c.strip() for c in configs.split(",") if c.strip()]
     unknown = sorted(set(chosen) - {"plain", "full"})
@@ -73,24 +62,18 @@ def bench_agent(
         else:
             typer.echo(earlier.table())
         return
-    settings = settings_from(
-        collection=collection,
-        chroma_url=chroma_url,
-        model=model,
-        model_url=model_url,
-        api_key=api_key,
-        judge_model=judge_model,
-        judge_url=judge_url,
+    settings = settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update={"collection": collection})}
     )
     report_ingest = ingest_demo_corpus(settings)
     typer.echo(report_ingest.summary(), err=True)
     out = out or settings.home / "runs" / f"bench-agent-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     typer.echo(f"per-question records: {out}", err=True)
-    config_for = {"plain": plain_config(settings), "full": agent_config(settings)}
+    config_for = {"plain": plain_config(settings), "full": settings.agent}
 
     with open_runtime(settings) as runtime, tempfile.TemporaryDirectory(prefix="ragloop-bench-") as tmp:
-        collection_ = runtime.searcher.collection
+        collection_ = runtime.searcher().collection
 
         def chunk_texts(ids: list[str]) -> dict[str, str]:
             return {chunk.id: chunk.text for chunk in collection_.get(ids)} if ids else {}
@@ -108,7 +91,7 @@ def bench_agent(
                     question_set,
                     judge=runtime.judge or runtime.chat,
                     chunk_texts=chunk_texts,
-                    model=settings.model,
+                    model=settings.models.model,
                     questions_file=str(questions_path),
                     on_result=record,
                 )

@@ -13,19 +13,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from agent.cli.app import app
-from agent.cli.common import settings_from
-from agent.cli.wiring import (
-    ApiKeyOpt,
-    BudgetOpt,
-    ChromaUrlOpt,
-    CollectionOpt,
-    JudgeModelOpt,
-    JudgeUrlOpt,
-    ModelOpt,
-    ModelUrlOpt,
-    ThreadOpt,
-    VerboseOpt,
-)
+from agent.cli.options import ThreadOpt, VerboseOpt, with_settings
+from agent.settings import Settings
 
 if TYPE_CHECKING:
     from agent.run import Agent, AgentAnswer
@@ -155,30 +144,10 @@ class ChatSession:
 
 
 @app.command("chat")
-def chat(
-    collection: CollectionOpt = None,
-    thread: ThreadOpt = None,
-    verbose: VerboseOpt = False,
-    model: ModelOpt = None,
-    model_url: ModelUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    judge_model: JudgeModelOpt = None,
-    judge_url: JudgeUrlOpt = None,
-    budget_seconds: BudgetOpt = None,
-    chroma_url: ChromaUrlOpt = None,
-) -> None:
+@with_settings("models", "retrieval", "agent")
+def chat(settings: Settings, thread: ThreadOpt = None, verbose: VerboseOpt = False) -> None:
     """Chat with your documents: streamed answers with numbered sources; /help lists the commands."""
     from agent.cli.wiring import open_agent
 
-    settings = settings_from(
-        collection=collection,
-        chroma_url=chroma_url,
-        model=model,
-        model_url=model_url,
-        api_key=api_key,
-        judge_model=judge_model,
-        judge_url=judge_url,
-        budget_seconds=budget_seconds,
-    )
     with open_agent(settings) as agent:
-        ChatSession(agent, thread_id=thread, verbose=verbose, collection=settings.collection).run()
+        ChatSession(agent, thread_id=thread, verbose=verbose, collection=settings.retrieval.collection).run()

@@ -1,4 +1,4 @@
-"""Small helpers shared by the command modules: settings from flags, JSON output."""
+"""Small helpers shared by the command modules: settings by bare field name, JSON output."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from agent.settings import Settings, load_settings
 
 
 def settings_from(**flags: Any) -> Settings:
-    return load_settings(**flags)
+    """Settings with a few values given by bare field name (`settings_from(collection="docs")`); commands
+    declare their flags with `agent.cli.options.with_settings` instead."""
+    return load_settings(None, **flags)
 
 
 def print_json(data: Any) -> None:

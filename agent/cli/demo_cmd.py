@@ -11,73 +11,53 @@ from typing import Annotated
 import typer
 
 from agent.cli.app import app
-from agent.cli.common import print_json, settings_from
-from agent.cli.wiring import (
-    ApiKeyOpt,
-    BudgetOpt,
-    ChromaUrlOpt,
-    JsonOpt,
-    JudgeModelOpt,
-    JudgeUrlOpt,
-    ModelOpt,
-    ModelUrlOpt,
-    VerboseOpt,
-)
+from agent.cli.common import print_json
+from agent.cli.options import JsonOpt, VerboseOpt, with_settings
+from agent.settings import Settings
 
 DEMO_COLLECTION = "demo"
 DEMO_QUESTION = "How does reciprocal rank fusion combine the BM25 and dense search results?"
 
 
 @app.command("demo")
+@with_settings("models", "retrieval", "agent", exclude=("collection",))
 def demo(
+    settings: Settings,
     question: Annotated[str, typer.Option("--question", "-q", help="The question to answer.")] = DEMO_QUESTION,
     collection: Annotated[
         str, typer.Option("--collection", "-c", help="Collection the demo corpus goes into.")
     ] = DEMO_COLLECTION,
     json_output: JsonOpt = False,
-    model: ModelOpt = None,
-    model_url: ModelUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    judge_model: JudgeModelOpt = None,
-    judge_url: JudgeUrlOpt = None,
-    budget_seconds: BudgetOpt = None,
     verbose: VerboseOpt = False,
-    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Ingest the bundled demo corpus (ragloop's docs and a primer on transformers and LLMs), then answer a
     question from it with the full agent: the answer, its numbered sources and the judge's verdicts."""
     from agent.cli.render import StreamPrinter, print_answer_footer
-    from agent.cli.wiring import ingest_demo_corpus, open_agent
+    from agent.cli.wiring import ingest_demo_corpus, open_runtime
     from retrieval.ingest import DEMO_CORPUS
 
-    settings = settings_from(
-        collection=collection,
-        chroma_url=chroma_url,
-        model=model,
-        model_url=model_url,
-        api_key=api_key,
-        judge_model=judge_model,
-        judge_url=judge_url,
-        budget_seconds=budget_seconds,
+    settings = settings.model_copy(
+        update={"retrieval": settings.retrieval.model_copy(update={"collection": collection})}
     )
-    typer.echo(f"ingesting the demo corpus ({DEMO_CORPUS}) into collection {settings.collection!r}…", err=True)
-    report = ingest_demo_corpus(settings, progress=sys.stderr.isatty() and not json_output)
-    for warning in report.warnings:
-        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
-    typer.echo(report.summary(), err=True)
+    typer.echo(f"ingesting the demo corpus ({DEMO_CORPUS}) into collection {collection!r}…", err=True)
+    with open_runtime(settings) as rt:
+        report = ingest_demo_corpus(settings, progress=sys.stderr.isatty() and not json_output, store=rt.store)
+        for warning in report.warnings:
+            typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+        typer.echo(report.summary(), err=True)
 
-    printer = StreamPrinter(stream=not json_output, verbose=verbose, progress=json_output)
-    with open_agent(settings) as agent:
-        if not json_output:
-            typer.secho(f"\nQuestion: {question}\n", bold=True)
-        answer = agent.ask(question, on_event=printer)
+        printer = StreamPrinter(stream=not json_output, verbose=verbose, progress=json_output)
+        with rt.agent() as agent:
+            if not json_output:
+                typer.secho(f"\nQuestion: {question}\n", bold=True)
+            answer = agent.ask(question, on_event=printer)
     if json_output:
-        print_json({"collection": settings.collection, "ingest": report.as_dict(), **answer.to_dict()})
+        print_json({"collection": collection, "ingest": report.as_dict(), **answer.to_dict()})
         return
     printer.finish(answer)
     print_answer_footer(answer, verbose=verbose)
     typer.echo(
-        f"\nAsk your own: ragloop ask 'QUESTION' --collection {settings.collection}   "
-        f"or chat: ragloop chat --collection {settings.collection}",
+        f"\nAsk your own: ragloop ask 'QUESTION' --collection {collection}   "
+        f"or chat: ragloop chat --collection {collection}",
         err=True,
     )

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agent.cli.app import app
-from agent.cli.common import print_json, settings_from
+from agent.cli.common import print_json
+from agent.cli.options import JsonOpt, with_settings
 from agent.cli.wiring import embedder_for
+from agent.settings import Settings
 
 if TYPE_CHECKING:
     from retrieval.store import Store
@@ -18,49 +20,34 @@ if TYPE_CHECKING:
 collections_app = typer.Typer(help="List, inspect and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 
-CollectionOpt = Annotated[
-    str | None, typer.Option("--collection", "-c", help="Collection name [default: settings.collection].")
-]
-ChromaUrlOpt = Annotated[
-    str | None, typer.Option("--chroma-url", help="Chroma server URL instead of the embedded store.")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+STORE_ONLY = ("chroma_url",)  # collections commands: which store, nothing else
 
 
 @app.command("ingest")
+@with_settings("retrieval", only=("chroma_url", "collection", "embedder", "embed_backend"))
 def ingest_command(
+    settings: Settings,
     paths: Annotated[list[Path], typer.Argument(help="Files and directories to ingest.", show_default=False)],
-    collection: CollectionOpt = None,
     glob: Annotated[
         str | None, typer.Option("--glob", help="Only files whose name or relative path matches, e.g. '*.md'.")
     ] = None,
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete documents of files that no longer exist under PATH.")
     ] = False,
-    embedder: Annotated[
-        str | None,
-        typer.Option("--embedder", help="sentence-transformers model name or path [default: the collection's]."),
-    ] = None,
-    embed_backend: Annotated[
-        str | None,
-        typer.Option("--embed-backend", help="Embedder runtime: torch | onnx | onnx-int8 [default: settings, torch]."),
-    ] = None,
     max_mb: Annotated[float, typer.Option("--max-mb", help="Skip files larger than this many MB.", min=0.001)] = 20,
     json_output: JsonOpt = False,
-    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Add files (Markdown, text, HTML, PDF, code, JSONL) to a collection; unchanged files are skipped cheaply."""
     from retrieval.ingest import check_paths, ingest
     from retrieval.store import open_store
 
-    settings = settings_from(collection=collection, chroma_url=chroma_url, embed_backend=embed_backend)
     roots = check_paths(paths)  # before opening anything: a typo is reported at once
-    with open_store(settings.home, settings.chroma_url) as store:
+    with open_store(settings.home, settings.retrieval.chroma_url) as store:
         report = ingest(
             roots,
             store=store,
-            collection=settings.collection,
-            embedder=embedder_for(settings, store, embedder),
+            collection=settings.retrieval.collection,
+            embedder=embedder_for(settings, store),
             home=settings.home,
             glob=glob,
             prune=prune,
@@ -91,13 +78,13 @@ def _collection_row(store: Store, name: str) -> dict[str, Any]:
 
 
 @collections_app.command("list")
-def list_collections(json_output: JsonOpt = False, chroma_url: ChromaUrlOpt = None) -> None:
+@with_settings("retrieval", only=STORE_ONLY)
+def list_collections(settings: Settings, json_output: JsonOpt = False) -> None:
     """Show every collection with its documents, chunks and embedding model."""
     from retrieval.manifest import is_manifest_name
     from retrieval.store import open_store
 
-    settings = settings_from(chroma_url=chroma_url)
-    with open_store(settings.home, settings.chroma_url) as store:
+    with open_store(settings.home, settings.retrieval.chroma_url) as store:
         rows = [_collection_row(store, n) for n in store.list_collections() if not is_manifest_name(n)]
     if json_output:
         print_json(rows)
@@ -111,19 +98,19 @@ def list_collections(json_output: JsonOpt = False, chroma_url: ChromaUrlOpt = No
 
 
 @collections_app.command("stats")
+@with_settings("retrieval", only=STORE_ONLY)
 def collection_stats(
+    settings: Settings,
     name: Annotated[str, typer.Argument(help="Collection name.")],
     json_output: JsonOpt = False,
-    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Documents, chunks, embedding model, dimension and BM25 index state of one collection."""
     from retrieval.bm25 import BM25Index, fingerprint, index_dir
     from retrieval.manifest import Manifest, check_collection_name
     from retrieval.store import open_store
 
-    settings = settings_from(chroma_url=chroma_url)
     check_collection_name(name)
-    with open_store(settings.home, settings.chroma_url) as store:
+    with open_store(settings.home, settings.retrieval.chroma_url) as store:
         stats = store.stats(name).as_dict()
         manifest = Manifest.open(store, name, create=False)
         bm25 = BM25Index.load(index_dir(settings.home, name)) if index_dir(settings.home, name).exists() else None
@@ -141,11 +128,12 @@ def collection_stats(
 
 
 @collections_app.command("delete")
+@with_settings("retrieval", only=STORE_ONLY)
 def delete_collection(
+    settings: Settings,
     name: Annotated[str, typer.Argument(help="Collection name.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_output: JsonOpt = False,
-    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Delete a collection, its document manifest and its BM25 index."""
     from retrieval.bm25 import delete_index
@@ -153,9 +141,8 @@ def delete_collection(
     from retrieval.manifest import check_collection_name, delete_manifest
     from retrieval.store import open_store
 
-    settings = settings_from(chroma_url=chroma_url)
     check_collection_name(name)
-    with open_store(settings.home, settings.chroma_url) as store:
+    with open_store(settings.home, settings.retrieval.chroma_url) as store:
         stats = store.stats(name)  # CollectionNotFoundError when it does not exist
         if not yes:
             if not sys.stdin.isatty():

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agent.cli.app import app
-from agent.cli.common import print_json, settings_from
+from agent.cli.common import print_json
+from agent.cli.options import with_settings
+from agent.settings import Settings
 
 if TYPE_CHECKING:
     from agent.chat_client import ChatClient
-    from agent.settings import Settings
     from retrieval.training.corpus import Passage
     from retrieval.training.recipe import Event
     from retrieval.training.train import Loss
@@ -33,21 +34,7 @@ reranker_app = typer.Typer(
 app.add_typer(reranker_app, name="reranker")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (progress stays on stderr).")]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option("--model", "-m", help="Chat model that writes the questions [default: settings, qwen2.5-coder-0.5b]."),
-]
-ModelUrlOpt = Annotated[
-    str | None,
-    typer.Option("--model-url", help="OpenAI-compatible base URL (…/v1); without it the local server is started."),
-]
-ApiKeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key for --model-url (or RAGLOOP_API_KEY).")]
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--threads", min=1, help="CPU threads of the local model and of training [default: RAGLOOP_THREADS, all]."
-    ),
-]
+MODEL_FLAGS = ("model", "model_url", "api_key", "threads")  # the chat model that writes questions; threads
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="New or empty directory to write to.", show_default=False)]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every sample, split and shuffle.")]
 PassagesOpt = Annotated[int, typer.Option("--passages", min=2, help="Passages sampled from the corpus (in all).")]
@@ -158,7 +145,7 @@ def collection_passages(settings: Settings, name: str) -> list[Passage]:
     from retrieval.store import open_store
     from retrieval.training.corpus import passages_from_chunks
 
-    with open_store(settings.home, settings.chroma_url) as store:
+    with open_store(settings.home, settings.retrieval.chroma_url) as store:
         collection = store.get_collection(name)
         visible = current_chunk_ids(store, name)
         chunks = collection.get(ids=sorted(visible)) if visible is not None else collection.get()
@@ -181,7 +168,9 @@ def loss_name(value: str) -> Loss:
 
 
 @reranker_app.command("train")
+@with_settings("models", only=MODEL_FLAGS)
 def train(
+    settings: Settings,
     out: OutOpt,
     corpus: Annotated[
         list[str] | None,
@@ -231,10 +220,6 @@ def train(
     base_model: Annotated[
         str | None, typer.Option("--base-model", help="Starting weights (path) [default: bundled all-MiniLM-L6-v2].")
     ] = None,
-    model: ModelOpt = None,
-    model_url: ModelUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a cross-encoder on documentation: synthetic questions, weak pairs, hard negatives, listwise loss.
@@ -249,7 +234,6 @@ def train(
 
     if bool(corpus) == bool(collection):
         raise typer.BadParameter("give --corpus (one or more) or --collection, not both and not neither")
-    settings = settings_from(model=model, model_url=model_url, api_key=api_key)
     source: PassageSource
     if corpus:
         specs = [resolve_corpus(name, for_training=True) for name in corpus]
@@ -280,7 +264,7 @@ def train(
             loss=loss_name(loss),
             seed=seed,
             max_minutes=train_minutes,
-            threads=settings.threads,
+            threads=settings.models.threads,
         ),
     )
     command = _command(
@@ -296,8 +280,8 @@ def train(
         train_minutes and ("--train-minutes", train_minutes),
         not onnx and "--no-onnx",
         base_model and ("--base-model", base_model),
-        ("--model", settings.model),
-        settings.threads and ("--threads", settings.threads),
+        ("--model", settings.models.model),
+        settings.models.threads and ("--threads", settings.models.threads),
     )
     bars = StageBars()
     try:
@@ -309,7 +293,7 @@ def train(
                 options,
                 command=command,
                 sources=sources,
-                question_model=settings.model,
+                question_model=settings.models.model,
                 listener=bars,
             )
     finally:
@@ -333,7 +317,9 @@ def train(
 
 
 @reranker_app.command("make-dataset")
+@with_settings("models", only=MODEL_FLAGS)
 def make_dataset(
+    settings: Settings,
     out: OutOpt,
     corpus: Annotated[
         str, typer.Option("--corpus", help="git (held out) | python | postgres | a directory.", show_default=False)
@@ -346,10 +332,6 @@ def make_dataset(
         typer.Option("--filter-top", min=1, help="Also require BM25 or dense to rank the passage this high (biased)."),
     ] = None,
     seed: SeedOpt = 0,
-    model: ModelOpt = None,
-    model_url: ModelUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a BEIR-format test set from a corpus with synthetic questions.
@@ -364,7 +346,6 @@ def make_dataset(
     from retrieval.training.heldout import build_heldout_dataset
 
     spec = resolve_corpus(corpus, for_training=False)
-    settings = settings_from(model=model, model_url=model_url, api_key=api_key, threads=threads)
     prepare_out_dir(out)
     embedder = SentenceTransformerEmbedder()
     _echo(f"loading the {spec.name} corpus from {spec.root}…")
@@ -373,7 +354,7 @@ def make_dataset(
         "make-dataset",
         ("--corpus", corpus, "--out", out, "--queries", queries, "--passages", passages, "--per-doc", per_doc),
         filter_top and ("--filter-top", filter_top),
-        ("--seed", seed, "--model", settings.model),
+        ("--seed", seed, "--model", settings.models.model),
     )
     bars = StageBars()
     try:
@@ -387,7 +368,7 @@ def make_dataset(
                 filter_top=filter_top,
                 embedder=embedder,
                 corpus_name=spec.name,
-                question_model=settings.model,
+                question_model=settings.models.model,
                 command=command,
                 progress=lambda done, total: bars(_event("questions kept", done, total)),
             )
@@ -409,7 +390,9 @@ def _event(stage: str, done: int, total: int) -> Event:
 
 
 @reranker_app.command("eval")
+@with_settings("retrieval", only=("rerank_weight",))
 def eval_command(
+    settings: Settings,
     model_dir: Annotated[Path, typer.Argument(help="A trained reranker directory (the --out of `train`).")],
     dataset: Annotated[
         Path, typer.Option("--dataset", help="BEIR directory (corpus.jsonl, queries.jsonl, qrels/test.tsv).")
@@ -417,16 +400,6 @@ def eval_command(
     candidates: Annotated[int, typer.Option("--candidates", min=1, help="Hybrid candidates reranked.")] = 30,
     int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also evaluate the ONNX int8 model.")] = True,
     latency_queries: Annotated[int, typer.Option("--latency-queries", min=1, help="Queries timed.")] = 10,
-    rerank_weight: Annotated[
-        float | None,
-        typer.Option(
-            "--rerank-weight",
-            min=0.0,
-            max=1.0,
-            help="Also evaluate the reranker fused with the hybrid order at this weight; 1 adds no fused row "
-            "(default: settings, else 0.3 as for ragloop-reranker).",
-        ),
-    ] = None,
     record: Annotated[
         bool, typer.Option("--record/--no-record", help="Save the result in MODEL_DIR/eval/ and its model card.")
     ] = True,
@@ -442,7 +415,7 @@ def eval_command(
     from retrieval.training import artifacts
     from retrieval.training.evaluation import compare_rerankers, render_table
 
-    weight = settings_from(rerank_weight=rerank_weight).rerank_weight
+    weight = settings.retrieval.rerank_weight
     weight = SHIPPED_RERANK_WEIGHT if weight is None else weight
     result = compare_rerankers(
         model_dir,

@@ -19,15 +19,11 @@ Signal = Literal["relevant", "irrelevant", "uncertain"]
 GRADE_MAX_TOKENS = 20
 
 
-def cheap_signal(
-    hit: Hit, thresholds: dict[str, tuple[float, float]], bounds: dict[str, float] | None = None
-) -> tuple[Signal, str]:
+def cheap_signal(hit: Hit, thresholds: dict[str, tuple[float, float]]) -> tuple[Signal, str]:
     """The verdict of the first stage in `thresholds` that scored the hit, and that stage's name.
 
-    `bounds` holds, per stage, the lowest score among the hits of the same query that have one. A hybrid hit
-    found only by BM25 has no dense score because it was not among the dense candidates, so its similarity is
-    below every dense-scored hit's: when that bound is already under the threshold, the hit is irrelevant.
-    """
+    The searcher gives every hybrid candidate a dense score (retrieval.search), so a chunk found only by BM25
+    is judged by its similarity like any other."""
     for stage, (low, high) in thresholds.items():
         if stage in hit["scores"]:
             score = hit["scores"][stage]
@@ -36,19 +32,7 @@ def cheap_signal(
             if score < low:
                 return "irrelevant", stage
             return "uncertain", stage
-        if bounds is not None and stage in bounds:
-            return ("irrelevant" if bounds[stage] < low else "uncertain"), f"{stage} bound"
     return "uncertain", "none"
-
-
-def score_bounds(hits: list[Hit]) -> dict[str, dict[str, float]]:
-    """Per query, per stage: the lowest score among that query's hits (see `cheap_signal`)."""
-    bounds: dict[str, dict[str, float]] = {}
-    for hit in hits:
-        per_stage = bounds.setdefault(hit["query"], {})
-        for stage, score in hit["scores"].items():
-            per_stage[stage] = min(score, per_stage.get(stage, score))
-    return bounds
 
 
 def answer_call(ctx: RunContext, context_tokens: int) -> Call:
@@ -63,8 +47,7 @@ def grade(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     counts = {"relevant": 0, "irrelevant": 0, "model kept": 0, "model dropped": 0, "kept unjudged": 0}
     graded_by_model = 0
     reserve = [answer_call(ctx, sum(h["tokens"] for h in hits))]
-    bounds = score_bounds(hits)
-    signals = [cheap_signal(hit, ctx.config.grade_thresholds, bounds.get(hit["query"]))[0] for hit in hits]
+    signals = [cheap_signal(hit, ctx.config.grade_thresholds)[0] for hit in hits]
     confident = "relevant" in signals
     for hit, signal in zip(hits, signals, strict=True):
         if signal == "relevant":
