@@ -5,6 +5,9 @@
 timings, and before an optional step (LLM grading, reflection, an extra retry) it estimates what the step and
 the mandatory steps still ahead would cost; when that would exceed the limit in seconds or tokens the step is
 skipped and the skip is reported with its reason.
+
+Token sizes come from a `TokenCounter`: the chat client itself (`ChatClient` counts with the model server's
+tokenizer, batched and cached) or `EstimatedTokens` (about 4 characters per token) where no tokenizer is known.
 """
 
 from __future__ import annotations
@@ -12,8 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from agent.chat_client import ChatResult
+
+
+class TokenCounter(Protocol):
+    """Sizes text in the answering model's tokens. `ChatClient` and `EstimatedTokens` implement it."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        """One count per text, in order; implementations batch the work (one request, not one per text)."""
+        ...
+
 
 # Generation costs about this many times more per token than prompt processing on CPU llama.cpp
 # (237 vs 38 tok/s for the 0.5B model in MODELS.md); used only until a streamed call measures it.

@@ -8,13 +8,25 @@ with pydantic; unusable output raises `ModelOutputError`, which the nodes record
 Timings are measured on the client: with streaming (used when `on_token` is given) the time to the first
 token is the prompt-processing time; without streaming only the total is measured here, and the split
 comes from the server's `timings` field when it sends one (llama.cpp style `prompt_ms`/`predicted_ms`).
+
+Token counts (`count_tokens`, `count_tokens_many`) come from the server's `POST /v1/tokenize` (the project's
+model server: the served model's own tokenizer), batched and cached per text. An endpoint without that
+route (404/405/501: any other OpenAI-compatible service) gets the documented estimate `estimate_tokens`,
+about 4 characters per token, which is close for English prose with BPE vocabularies (Qwen, Llama) and
+undercounts code and non-Latin scripts by up to 2x: keep the context budget well under the model's window
+when the counts are estimates (`exact_token_counts` is False).
+
+A busy server answers 503 with `Retry-After` (its queue is full); `generate` waits that long and tries again,
+at most `busy_retries` times (each wait capped at `max_retry_wait` seconds), then fails with a message that
+says so. Other errors are not retried.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -142,6 +154,22 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4) if text else 0
 
 
+class EstimatedTokens:
+    """The token counter of last resort: `estimate_tokens` for every text (no tokenizer, no I/O)."""
+
+    exact_token_counts = False
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        return [estimate_tokens(text) for text in texts]
+
+
+TOKENIZE_UNSUPPORTED = (404, 405, 501)  # statuses meaning "this endpoint cannot tokenize": estimate instead
+COUNT_CACHE_SIZE = 8192  # texts whose counts a client remembers (chunks come back across questions)
+
+
 class ChatClient:
     """A `ChatModel` over the `openai` client: any OpenAI-compatible endpoint (default: the local server)."""
 
@@ -153,18 +181,67 @@ class ChatClient:
         api_key: str | None = None,
         timeout: float = 300.0,
         max_retries: int = 0,
+        busy_retries: int = 3,
+        max_retry_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import openai  # lazy: keeps `ragloop --help` fast
 
         self.base_url = base_url
         self.model = model
+        self.busy_retries = busy_retries
+        self.max_retry_wait = max_retry_wait
+        self.busy_waits: list[float] = []  # seconds waited after each 503, for callers that report them
+        self._sleep = sleep
         self._openai = openai
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries
         )
+        self.exact_token_counts: bool | None = None  # None until the first count asks the server
+        self._counts: OrderedDict[str, int] = OrderedDict()
 
     def close(self) -> None:
         self._client.close()
+
+    # -- token counts ----------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in a prompt for this model (exact from the server, else estimated)."""
+        return self.count_tokens_many([text])[0]
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        """Counts for many texts in at most one request; texts counted before come from the cache."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._counts))
+        if missing:
+            for text, n in zip(missing, self._tokenize(missing), strict=True):
+                self._counts[text] = n
+            while len(self._counts) > COUNT_CACHE_SIZE:
+                self._counts.popitem(last=False)
+        counts = []
+        for text in texts:
+            self._counts.move_to_end(text)
+            counts.append(self._counts[text])
+        return counts
+
+    def _tokenize(self, texts: list[str]) -> list[int]:
+        if self.exact_token_counts is not False:
+            try:
+                reply = self._client.post("/tokenize", cast_to=object, body={"model": self.model, "texts": texts})
+            except self._openai.APIStatusError as exc:
+                if exc.status_code not in TOKENIZE_UNSUPPORTED:
+                    raise _status_error(exc, self.base_url, self.model) from exc
+                self.exact_token_counts = False  # remembered: one failed probe per client, not one per call
+            except (self._openai.APIConnectionError, self._openai.APITimeoutError) as exc:
+                raise ChatBackendError(
+                    f"Cannot reach the model server at {self.base_url} to count tokens ({exc})."
+                ) from exc
+            else:
+                counts = reply.get("counts") if isinstance(reply, dict) else None
+                if isinstance(counts, list) and len(counts) == len(texts):
+                    self.exact_token_counts = True
+                    return [int(n) for n in counts]
+                self.exact_token_counts = False  # a /tokenize route of another shape: do not guess its meaning
+        return [estimate_tokens(text) for text in texts]
 
     def structured(
         self,
@@ -196,6 +273,23 @@ class ChatClient:
             request["response_format"] = response_format
         if max_tokens is not None:
             request["max_tokens"] = max_tokens
+        for attempt in range(self.busy_retries + 1):
+            try:
+                return self._generate_once(request, on_token)
+            except _Busy as busy:
+                if attempt == self.busy_retries:
+                    raise ChatBackendError(
+                        f"The model server at {self.base_url} is busy (HTTP 503, its queue is full) and stayed "
+                        f"busy after {self.busy_retries} retr{'y' if self.busy_retries == 1 else 'ies'}: "
+                        f"{busy.message} Wait for other requests to finish, or serve the model with a larger "
+                        "--max-queue."
+                    ) from busy.__cause__
+                wait = min(busy.retry_after, self.max_retry_wait)
+                self.busy_waits.append(wait)
+                self._sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _generate_once(self, request: dict[str, Any], on_token: Callable[[str], None] | None) -> ChatResult:
         start = time.perf_counter()
         try:
             if on_token is None:
@@ -212,6 +306,9 @@ class ChatClient:
                 "or pass --model-url for another OpenAI-compatible endpoint."
             ) from exc
         except self._openai.APIStatusError as exc:
+            busy = _error_code(exc) == "server_overloaded" or "retry-after" in exc.response.headers
+            if exc.status_code == 503 and busy:
+                raise _Busy(_retry_after(exc), _error_message(exc)) from exc
             raise _status_error(exc, self.base_url, self.model) from exc
 
     # -- internals -------------------------------------------------------------------------------
@@ -307,11 +404,47 @@ def _usage(usage: Any, messages: list[Message], text: str, streamed_pieces: int 
     return ChatUsage(prompt_tokens=prompt, completion_tokens=completion, estimated=True)
 
 
-def _status_error(exc: Any, base_url: str, model: str) -> ChatBackendError:
+class _Busy(Exception):
+    """A 503 the server asked us to retry (its queue was full)."""
+
+    def __init__(self, retry_after: float, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.message = message
+
+
+DEFAULT_RETRY_AFTER = 1.0  # seconds, when a 503 has no usable Retry-After
+
+
+def _retry_after(exc: Any) -> float:
+    """The 503's Retry-After in seconds (delta-seconds form; an HTTP date or junk counts as the default)."""
+    value = exc.response.headers.get("retry-after", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+    return seconds if seconds >= 0 else DEFAULT_RETRY_AFTER
+
+
+def _error_fields(exc: Any) -> dict[str, Any]:
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error", body) if isinstance(body, dict) else {}
-    code = error.get("code") if isinstance(error, dict) else None
-    message = (error.get("message") if isinstance(error, dict) else None) or str(exc)
+    return error if isinstance(error, dict) else {}
+
+
+def _error_code(exc: Any) -> str | None:
+    code = _error_fields(exc).get("code")
+    return code if isinstance(code, str) else None
+
+
+def _error_message(exc: Any) -> str:
+    message = _error_fields(exc).get("message")
+    return message if isinstance(message, str) and message else str(exc)
+
+
+def _status_error(exc: Any, base_url: str, model: str) -> ChatBackendError:
+    code = _error_code(exc)
+    message = _error_message(exc)
     if code == "context_length_exceeded":
         return ContextLengthError(
             f"{message} Lower the agent's context budget (fewer or shorter chunks) or serve the model with a "

@@ -11,17 +11,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from agent.budget import Budget, SpeedMeter
-from agent.chat_client import ChatModel, ChatResult, Message, estimate_tokens, structured_via_generate
+from agent.budget import Budget, SpeedMeter, TokenCounter
+from agent.chat_client import ChatModel, ChatResult, EstimatedTokens, Message, structured_via_generate
 from agent.errors import ModelOutputError
 from agent.state import AgentState
 from agent.types import AgentConfig, AgentEvent, Step
+from memory.threads import ThreadPolicy
 from retrieval.types import Retriever
 from tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from memory.service import Memory
 
 T = TypeVar("T", bound=BaseModel)
 NodeFn = Callable[[AgentState, "RunContext"], dict[str, Any]]
@@ -33,8 +37,10 @@ class AgentDeps:
 
     chat: the answering model. judge: the reflection model (None: the chat model; a model from another family
     reduces self-preference). retriever: `retrieval`'s searcher (None: the documents route is unavailable).
-    tools: the tool registry (None or empty: the tool route is unavailable). count_tokens: sizes chunks for
-    the context budget (default: a tokenizer-free estimate).
+    tools: the tool registry (None or empty: the tool route is unavailable). token_counter: sizes chunks for
+    the context budget (the chat `ChatClient`: the model's own tokenizer; default: a tokenizer-free estimate).
+    memory: the user's long-term memory (None: no recall, no extraction). threads: how much of a thread's past
+    goes into prompts before older turns fold into the running summary.
     """
 
     chat: ChatModel
@@ -42,7 +48,9 @@ class AgentDeps:
     judge: ChatModel | None = None
     tools: ToolRegistry | None = None
     config: AgentConfig = field(default_factory=AgentConfig)
-    count_tokens: Callable[[str], int] = estimate_tokens
+    token_counter: TokenCounter = field(default_factory=EstimatedTokens)
+    memory: Memory | None = None
+    threads: ThreadPolicy = field(default_factory=ThreadPolicy)
 
 
 class MeteredModel:
@@ -115,7 +123,10 @@ class RunContext:
         return lambda text: emit(AgentEvent(kind="token", text=text))
 
     def count_tokens(self, text: str) -> int:
-        return self.deps.count_tokens(text)
+        return self.deps.token_counter.count_tokens(text)
+
+    def count_tokens_many(self, texts: list[str]) -> list[int]:
+        return self.deps.token_counter.count_tokens_many(texts)
 
 
 def run_node(name: str, fn: NodeFn, state: AgentState, ctx: RunContext) -> dict[str, Any]:

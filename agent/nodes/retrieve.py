@@ -60,13 +60,14 @@ def fit_to_budget(hits: list[Hit], budget: int) -> tuple[list[Hit], int]:
 
 
 def _interleave(per_query: list[tuple[str, list[SearchHit]]], ctx: RunContext) -> list[Hit]:
-    """Round-robin over the queries' ranked lists (best first), dropping repeated chunks."""
+    """Round-robin over the queries' ranked lists (best first), dropping repeated chunks; sized in one batch."""
     seen: set[str] = set()
-    merged: list[Hit] = []
+    picked: list[tuple[SearchHit, str]] = []
     depth = max((len(hits) for _, hits in per_query), default=0)
     for i in range(depth):
         for query, hits in per_query:
             if i < len(hits) and hits[i].chunk.id not in seen:
                 seen.add(hits[i].chunk.id)
-                merged.append(to_hit(hits[i], query, ctx.count_tokens(hits[i].chunk.text)))
-    return merged
+                picked.append((hits[i], query))
+    counts = ctx.count_tokens_many([hit.chunk.text for hit, _ in picked])
+    return [to_hit(hit, query, n) for (hit, query), n in zip(picked, counts, strict=True)]

@@ -41,6 +41,7 @@ from local_models.server.errors import (
 from local_models.server.metrics import Metrics
 from local_models.server.scheduler import Failed, QueueFullError, Scheduler, Skipped, Started, Ticket
 from local_models.server.settings import ServerSettings
+from local_models.server.tokenize import tokenize_router
 from local_models.types import Engine, EngineError, FinishEvent, Job, TokenEvent
 
 log = logging.getLogger("local_models.server")
@@ -88,6 +89,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app.state.metrics = metrics
     app.state.settings = settings
     install_handlers(app)
+    app.include_router(tokenize_router())
     app.add_middleware(_Guard, api_key=settings.api_key, metrics=metrics)
 
     def check_model(requested: str | None) -> str:
