@@ -39,6 +39,7 @@ class StoreSessions:
         home: Path,
         chroma_url: str | None = None,
         *,
+        embedder: str | None = None,
         embed_backend: str = "torch",
         rerank_model: str | None = None,
         rerank_backend: str = "onnx-int8",
@@ -47,6 +48,7 @@ class StoreSessions:
     ) -> None:
         self.home = Path(home)
         self.chroma_url = chroma_url
+        self.embedder_model = embedder  # None: each collection's own model
         self.embed_backend = embed_backend
         self.rerank_model = rerank_model
         self.rerank_backend = rerank_backend
@@ -137,7 +139,9 @@ class Session:
         from retrieval.search import HybridSearcher
 
         coll = self.store.get_collection(collection)
-        name = coll.embedder.split("@", 1)[0] if coll.embedder else None
+        name = owner_model = self.owner.embedder_model
+        if owner_model is None and coll.embedder:
+            name = coll.embedder.split("@", 1)[0]
         visible = current_chunk_ids(self.store, collection)
         owner = self.owner
         weight = owner.rerank_weight

@@ -14,6 +14,7 @@ from agent.cli import (  # noqa: F401
     config_cmd,
     demo_cmd,
     ingest_cmd,
+    mcp_cmd,
     models_cmd,
     reranker_cmd,
     search_cmd,
