@@ -23,6 +23,7 @@ from local_models.errors import ModelError
 from local_models.generation import Generation, Plan
 from local_models.grammars import GrammarSpec, response_format_grammar, tool_call_grammar
 from local_models.registry import ModelSpec, resolve_model
+from local_models.stderr_cap import capped_stderr
 from local_models.tool_calls import CALL_PREFIX, CALL_SUFFIX, ToolSet, check_tools, resolve_tool_choice
 from local_models.types import (
     ContextLengthExceededError,
@@ -174,7 +175,8 @@ class LlamaEngine:
         if grammar is None:
             return
         try:
-            check_grammar(self.llm, grammar.gbnf)
+            with capped_stderr():  # llama.cpp prints a rejected grammar whole (fprintf), 100+ KB
+                check_grammar(self.llm, grammar.gbnf)
         except GrammarError as exc:
             raise InvalidRequestError(f"The {param} schema gives a grammar llama.cpp cannot parse.", param) from exc
 

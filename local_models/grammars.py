@@ -3,7 +3,8 @@
 A grammar can only promise what it can express. llama-cpp-python's converter enforces types, `properties`,
 `required`, `enum`/`const`, `anyOf`/`oneOf`, `items`/`minItems`/`maxItems`, `pattern`, string lengths and
 `$ref`s; it silently ignores value constraints such as `minimum` or `multipleOf`. A schema that uses one of
-those is refused up front (`InvalidRequestError`) rather than producing output that fails validation.
+those is refused up front (`InvalidRequestError`) rather than producing output that fails validation,
+and so is one whose grammar would be too large for llama.cpp (`local_models.schema_limits`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import jsonschema
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
+from local_models.schema_limits import check_grammar_bounds, check_schema_bounds
 from local_models.types import InvalidRequestError
 
 # Keywords the grammar cannot enforce, so output might not validate: refused.
@@ -69,6 +71,7 @@ def check_schema(schema: Any, param: str, where: str) -> dict[str, Any]:
     """Raise `InvalidRequestError(param=param)` unless `schema` is a valid, grammar-enforceable schema."""
     if not isinstance(schema, dict):
         raise InvalidRequestError(f"{where} must be a JSON schema object, got {type(schema).__name__}.", param)
+    check_schema_bounds(schema, param, where)  # first: the checks below recurse, llama.cpp's parser too
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
         cls.check_schema(schema)
@@ -104,7 +107,8 @@ def schema_to_gbnf(schema: dict[str, Any], param: str, where: str) -> str:
     try:
         gbnf = json_schema_to_gbnf(json.dumps(schema))
     except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise InvalidRequestError(f"{where} cannot be turned into a grammar: {exc}", param) from exc
+        raise InvalidRequestError(f"{where} cannot be turned into a grammar: {str(exc)[:300]}", param) from exc
+    check_grammar_bounds(gbnf, param, where)
     return _CHAR_RULE.sub(lambda _: _STRICT_CHAR, gbnf)
 
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypedDict, Unpack
 
 import httpx
 
@@ -85,6 +85,21 @@ class ServerProcess:
                 self.proc.wait()
 
 
+class ServerOptions(TypedDict, total=False):
+    """The options of `start_server` and `serve`, declared once."""
+
+    n_ctx: int
+    threads: int | None
+    api_key: str | None
+    max_queue: int | None
+    prompt_lookup: int | None
+    reuse_prefix: bool | None
+    cache_dir: Path | None
+    engine: str | None
+    extra_args: list[str] | None
+    startup_timeout: float
+
+
 def start_server(
     model: str,
     *,
@@ -146,34 +161,10 @@ def start_server(
 
 
 @contextlib.contextmanager
-def serve(
-    model: str = DEFAULT_CHAT_MODEL,
-    *,
-    n_ctx: int = 4096,
-    threads: int | None = None,
-    api_key: str | None = None,
-    max_queue: int | None = None,
-    prompt_lookup: int | None = None,
-    reuse_prefix: bool | None = None,
-    cache_dir: Path | None = None,
-    engine: str | None = None,
-    extra_args: list[str] | None = None,
-    startup_timeout: float = 180.0,
-) -> Iterator[str]:
-    """Start the server in the background and yield its base URL (`http://127.0.0.1:PORT/v1`)."""
-    server = start_server(
-        model,
-        n_ctx=n_ctx,
-        threads=threads,
-        api_key=api_key,
-        max_queue=max_queue,
-        prompt_lookup=prompt_lookup,
-        reuse_prefix=reuse_prefix,
-        cache_dir=cache_dir,
-        engine=engine,
-        extra_args=extra_args,
-        startup_timeout=startup_timeout,
-    )
+def serve(model: str = DEFAULT_CHAT_MODEL, **options: Unpack[ServerOptions]) -> Iterator[str]:
+    """Start the server in the background and yield its base URL (`http://127.0.0.1:PORT/v1`).
+    The options are `start_server`'s; the server is stopped on exit."""
+    server = start_server(model, **options)
     try:
         yield server.base_url
     finally:

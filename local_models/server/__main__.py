@@ -1,7 +1,8 @@
 """`python -m local_models.server [--model NAME] [--port N] ...`: the flags are generated from `ServerSettings`.
 
 An entry point, so it may read the environment: `RAGLOOP_API_KEY` sets the API key when `--api-key`
-is not given (`local_models.serve` passes the key that way, so it never shows in `ps`).
+is not given (`local_models.serve` passes the key that way, so it never shows in `ps`); `--api-key-file
+PATH` reads it from the first line of a file instead.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action="append", default=None, help=help_text)
         else:
             parser.add_argument(flag, type=kind, default=None, help=help_text)
+    parser.add_argument(
+        "--api-key-file", type=Path, default=None, help="Read the API key from this file (not visible in `ps`)."
+    )
     parser.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)  # an inherited listening socket
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # exit when it dies
     return parser
@@ -59,7 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     parent = args.pop("parent_pid")
     if parent is not None:
         _exit_with_parent(parent)
+    key_file = args.pop("api_key_file")
     given = {key: value for key, value in args.items() if value is not None}
+    if key_file is not None:
+        try:
+            given["api_key"] = key_file.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
+            reason = "it is empty" if isinstance(exc, IndexError) else str(exc)
+            print(
+                f"error: cannot read an API key from {key_file} ({reason}); give a text file with the key.",
+                file=sys.stderr,
+            )
+            return 2
     if "api_key" not in given and os.environ.get("RAGLOOP_API_KEY"):
         given["api_key"] = os.environ["RAGLOOP_API_KEY"]
     if "cache_dir" not in given and os.environ.get("RAGLOOP_HOME"):

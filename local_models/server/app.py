@@ -13,6 +13,12 @@ Decisions:
 - A streamed response starts (status 200) only once the request reaches the model and its prompt is
   accepted, so a prompt that is too long is still an HTTP 400, not an error inside the stream.
 - A client that disconnects cancels its job: skipped if still queued, stopped between tokens if running.
+- Bounds (`local_models.server.limits`): a body over `max_body_bytes` is 413, JSON nested too deep is 400;
+  schema bounds are the engine's (`local_models.schema_limits`).
+- Shutdown (SIGTERM, `begin_shutdown`): the running generation stops between tokens and every waiting or
+  running request is answered 503 `server_shutting_down`; a stream ends with that error event and [DONE].
+- No `/docs` or `/redoc` pages (they load their assets from a CDN, and the server is offline-first);
+  `GET /openapi.json` describes the routes.
 """
 
 from __future__ import annotations
@@ -38,8 +44,18 @@ from local_models.server.errors import (
     install_handlers,
     internal_error,
 )
+from local_models.server.limits import counting_receive, declared_length, load_json_body, too_large
 from local_models.server.metrics import Metrics
-from local_models.server.scheduler import Failed, QueueFullError, Scheduler, Skipped, Started, Ticket
+from local_models.server.scheduler import (
+    Failed,
+    QueueFullError,
+    Scheduler,
+    ShuttingDown,
+    ShuttingDownError,
+    Skipped,
+    Started,
+    Ticket,
+)
 from local_models.server.settings import ServerSettings
 from local_models.server.tokenize import tokenize_router
 from local_models.types import Engine, EngineError, FinishEvent, Job, TokenEvent
@@ -76,21 +92,26 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        app.state.begin_shutdown = lambda: loop.call_soon_threadsafe(scheduler.shutdown)
         yield
         await asyncio.to_thread(scheduler.stop)
 
     app = FastAPI(
         title="ragloop model server",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.state.begin_shutdown = scheduler.shutdown  # replaced by a loop-safe version once serving
     app.state.engine = engine
     app.state.scheduler = scheduler
     app.state.metrics = metrics
     app.state.settings = settings
     install_handlers(app)
     app.include_router(tokenize_router())
-    app.add_middleware(_Guard, api_key=settings.api_key, metrics=metrics)
+    app.add_middleware(_Guard, api_key=settings.api_key, metrics=metrics, max_body=settings.max_body_bytes)
 
     def check_model(requested: str | None) -> str:
         if requested is not None and requested not in names:
@@ -160,13 +181,7 @@ def _model_card(name: str, engine: Engine) -> dict[str, Any]:
 
 
 async def _parse(request: Request, model: type[Req]) -> Req:
-    raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise APIError(
-            400, f"The request body is not valid JSON ({exc}). Send a JSON object.", code="invalid_json"
-        ) from None
+    data = load_json_body(await request.body())
     if not isinstance(data, dict):
         raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
     try:
@@ -202,6 +217,8 @@ async def _start(
     """Queue the job and wait until it runs (its prompt accepted) or fails."""
     try:
         ticket = scheduler.submit(prepare, endpoint, stream=stream)
+    except ShuttingDownError:
+        raise _shutting_down() from None
     except QueueFullError as exc:
         raise APIError(
             503,
@@ -228,6 +245,8 @@ def _failure(message: Any) -> APIError:
         return internal_error(message.error)
     if isinstance(message, Skipped):
         return APIError(503, "The request was cancelled before it ran.", type="server_error", code="cancelled")
+    if isinstance(message, ShuttingDown):
+        return _shutting_down()
     return internal_error(RuntimeError(f"unexpected message {message!r}"))
 
 
@@ -244,6 +263,15 @@ async def _finish(request: Request, ticket: Ticket) -> FinishEvent:
     except BaseException:
         ticket.cancel()
         raise
+
+
+def _shutting_down() -> APIError:
+    return APIError(
+        503,
+        "The model server is shutting down; the request was stopped. Retry once it (or another) is running.",
+        type="server_error",
+        code="server_shutting_down",
+    )
 
 
 def _sse(events: AsyncIterator[dict[str, Any]], ticket: Ticket) -> StreamingResponse:
@@ -311,10 +339,11 @@ class _Guard:
 
     ROUTES = ("/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions")
 
-    def __init__(self, app: ASGIApp, api_key: str | None, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, api_key: str | None, metrics: Metrics, max_body: int) -> None:
         self.app = app
-        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.expected = api_key.encode() if api_key else None
         self.metrics = metrics
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -334,14 +363,19 @@ class _Guard:
             if self.expected is not None and not self._authorized(scope):
                 await _send_json(counting_send, 401, _unauthorized())
                 return
-            await self.app(scope, receive, counting_send)
+            length = declared_length(scope["headers"])
+            if length is not None and length > self.max_body:
+                error = too_large(self.max_body)
+                await _send_json(counting_send, error.status, error.body())
+                return
+            await self.app(scope, counting_receive(receive, self.max_body), counting_send)
         finally:
             self.metrics.count_request(endpoint, status)
 
     def _authorized(self, scope: Scope) -> bool:
         assert self.expected is not None
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        return hmac.compare_digest(given, self.expected)
+        scheme, _, key = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(key.strip(), self.expected)
 
 
 def _unauthorized() -> dict[str, Any]:

@@ -1,9 +1,16 @@
-"""`run_server(settings)`: load the model, then serve it with uvicorn until interrupted."""
+"""`run_server(settings)`: load the model, then serve it with uvicorn until interrupted.
+
+On SIGTERM or SIGINT the engine is stopped first (`app.state.begin_shutdown`: the running generation
+ends between tokens, every waiting and running request gets a 503 `server_shutting_down`), and only then
+does uvicorn close the connections, so the process exits within about a second even while generating.
+"""
 
 from __future__ import annotations
 
 import socket
 import sys
+from types import FrameType
+from typing import Any
 
 from local_models.errors import ModelError
 from local_models.server.settings import ServerSettings
@@ -44,4 +51,21 @@ def run_server(settings: ServerSettings, *, sock: socket.socket | None = None) -
     config = uvicorn.Config(
         app, log_level=settings.log_level, timeout_graceful_shutdown=3, lifespan="on", access_log=False
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    _server_class()(config, app.state).run(sockets=[sock])
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopping the engine before the graceful wait for open connections."""
+
+        def __init__(self, config: uvicorn.Config, state: Any) -> None:
+            super().__init__(config)
+            self.state = state
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.state.begin_shutdown()
+            super().handle_exit(sig, frame)
+
+    return Server

@@ -42,7 +42,16 @@ class Skipped:
     """The ticket was cancelled before it ran."""
 
 
-Message = Started | Failed | Skipped | Event
+@dataclass
+class ShuttingDown:
+    """The server is stopping: the ticket was dropped from the queue, or its generation was stopped."""
+
+
+Message = Started | Failed | Skipped | ShuttingDown | Event
+
+
+class ShuttingDownError(Exception):
+    """`submit` after `shutdown`: the server takes no new work."""
 
 
 class QueueFullError(Exception):
@@ -103,7 +112,7 @@ class Scheduler:
         ticket = Ticket(prepare, endpoint, asyncio.get_running_loop(), stream=stream)
         with self._cond:
             if self._stopping:
-                raise QueueFullError(len(self._waiting), 1)
+                raise ShuttingDownError("the server is shutting down")
             if len(self._waiting) + (self._running is not None) > self.max_queue:
                 raise QueueFullError(len(self._waiting), self._retry_after_locked())
             ticket._scheduler = self
@@ -131,17 +140,26 @@ class Scheduler:
         with self._cond:
             return self._running is not None
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Cancel everything and end the worker (server shutdown)."""
+    def shutdown(self) -> None:
+        """Stop taking work, stop the running generation (between tokens) and answer every ticket, running
+        or waiting, with `ShuttingDown` at once. Safe to call more than once, from any thread."""
         with self._cond:
             self._stopping = True
             pending = list(self._waiting)
+            self._waiting.clear()
             running = self._running
             self._cond.notify_all()
+            self.metrics.set_queue(0, running is not None)
         for ticket in pending:
-            ticket.cancel()
-        if running is not None:
+            ticket.cancel_event.set()
+            ticket.post(ShuttingDown())
+        if running is not None and not running.cancel_event.is_set():
             running.cancel_event.set()
+            running.post(ShuttingDown())
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """`shutdown`, then wait (up to `timeout` s) for the worker to leave the engine."""
+        self.shutdown()
         if self._thread is not None:
             self._thread.join(timeout)
 

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from local_models.registry import DEFAULT_CHAT_MODEL
+from local_models.server.limits import DEFAULT_MAX_BODY_BYTES
 
 
 def default_cache_dir() -> Path:
@@ -34,7 +35,12 @@ class ServerSettings(BaseModel):
     n_ctx: int = Field(4096, ge=256, description="Context window in tokens (prompt + answer).")
     threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (default: all cores).")
     api_key: str | None = Field(
-        None, description="When set, every request must send `Authorization: Bearer KEY` (also /health)."
+        None,
+        description="When set, every request must send `Authorization: Bearer KEY` (also /health). "
+        "Prefer RAGLOOP_API_KEY or --api-key-file: a flag's value shows in `ps`.",
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=1024, description="Largest request body accepted, in bytes; larger ones get 413."
     )
     max_queue: int = Field(8, ge=0, description="Requests that may wait while one runs; more get HTTP 503.")
     retry_after: int | None = Field(
