@@ -159,3 +159,10 @@ def answer_metrics(answer: str, abstained: bool, cited_sources: Sequence[str], i
 
 
 LOWER_IS_BETTER = frozenset({"wrong_abstention"})
+
+# Reasons that mean "this metric does not apply to this kind of item" (recall on an off-corpus question,
+# abstention accuracy on an answerable one): left out of the record, not counted as unmeasured.
+# Judge criteria other than correctness do not apply to a non-answer (abstained, failed, empty).
+NOT_APPLICABLE = frozenset(
+    {"unanswerable item", "answerable item", "the agent abstained", "the agent failed on this item", "empty answer"}
+)

@@ -243,10 +243,7 @@ def _judge_all(
                     continue
                 skip = judge_inputs(item, answer)
                 if skip is not None:  # nothing to judge: record why, without a model call
-                    verdicts = {
-                        c: {"criterion": c, "passed": None, "reason": skip, "seconds": 0.0} for c in suite.criteria
-                    }
-                    cache.put("verdicts", jkey, item, r, verdicts)
+                    cache.put("verdicts", jkey, item, r, unjudged_verdicts(item, skip, suite.criteria))
                     continue
                 todo.append((jkey, item, r, answer))
     if not todo:
@@ -264,6 +261,19 @@ def _judge_all(
             cache.put("verdicts", jkey, item, r, {c: o.to_dict() for c, o in outcomes.items()})
         start = time.perf_counter()
     clock.add("startup", time.perf_counter() - start)
+
+
+def unjudged_verdicts(item: Item, reason: str, criteria: list[str]) -> dict[str, Any]:
+    """Verdicts without a judge call: a non-answer to an answerable item is not correct; the other criteria do
+    not apply to it (nor any criterion to an unanswerable item, which abstention accuracy scores)."""
+    out: dict[str, Any] = {}
+    for c in criteria:
+        if c == "correctness" and item.answerable:
+            out[c] = {"criterion": c, "passed": False, "rationale": f"not an answer ({reason})", "reason": None}
+        else:
+            out[c] = {"criterion": c, "passed": None, "rationale": "", "reason": reason}
+        out[c]["seconds"] = 0.0
+    return out
 
 
 def load_labels(path: Path) -> dict[str, dict[str, bool]]:

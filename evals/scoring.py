@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.answer_metrics import Unmeasured, answer_metrics
+from evals.answer_metrics import NOT_APPLICABLE, Unmeasured, answer_metrics
 from evals.dataset import Item
 from evals.suite import Configuration
 from retrieval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
@@ -69,6 +69,7 @@ def build_record(
     scores.update(judge_metrics(item, answer, verdicts))
     judge_seconds = sum(float(v.get("seconds", 0.0)) for v in (verdicts or {}).values())
     scores.update(agent_metrics(answer, judge_seconds))
+    scores = {k: v for k, v in scores.items() if not (isinstance(v, Unmeasured) and v.reason in NOT_APPLICABLE)}
     if metric_filter:
         scores = {name: value for name, value in scores.items() if name in metric_filter}
     return {
@@ -97,7 +98,7 @@ def judge_inputs(item: Item, answer: dict[str, Any]) -> str | None:
     if answer.get("error"):
         return "the agent failed on this item"
     if not item.answerable:
-        return "unanswerable item (scored by abstention)"
+        return "unanswerable item"  # scored by abstention accuracy
     if answer.get("abstained"):
         return "the agent abstained"
     if not answer.get("answer", "").strip():
