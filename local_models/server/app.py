@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from local_models.server import schemas
+from local_models.server.embeddings import embeddings_router
 from local_models.server.errors import (
     APIError,
     error_body,
@@ -110,6 +111,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app.state.metrics = metrics
     app.state.settings = settings
     install_handlers(app)
+    app.include_router(embeddings_router(settings))  # POST /v1/embeddings (local_models.server.embeddings)
     app.include_router(tokenize_router())
     app.add_middleware(_Guard, api_key=settings.api_key, metrics=metrics, max_body=settings.max_body_bytes)
 
