@@ -1,8 +1,9 @@
 """The graph's state: a TypedDict of plain JSON-ready values, so the SQLite checkpointer stores it as is.
 
 Nodes return partial updates (a dict with some of these keys); each key is replaced, never merged.
-`turns` is the thread's persistent conversation; every other key belongs to the current question and is
-reset by `load_context` at the start of each turn.
+`turns`, `summary` and `summarized` are the thread's persistent conversation (`PERSISTENT_KEYS`: the only
+keys the checkpointer writes to disk, see `agent.graph.LeanSaver`); every other key belongs to the current
+question, is reset by `load_context` at the start of each turn and lives only in memory.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ class Turn(TypedDict):
     question: str
     answer: str
     route: str
-    citations: list[dict[str, Any]]
+    citations: list[dict[str, Any]]  # lean: number, chunk id, source, title, headings, page (no chunk text)
     failed: bool
+
+
+PERSISTENT_KEYS = ("thread_id", "turns", "summary", "summarized")
+LEAN_CITATION_KEYS = ("n", "chunk_id", "source", "title", "heading_path", "page")
 
 
 class Hit(TypedDict):
@@ -36,8 +41,12 @@ class Hit(TypedDict):
 class AgentState(TypedDict, total=False):
     thread_id: str
     turns: list[Turn]  # persistent: the thread's earlier turns, oldest first
+    summary: str  # persistent: the running summary of turns[:summarized]
+    summarized: int  # persistent: how many of the oldest turns the summary stands for
     question: str
-    history: list[dict[str, Any]]  # recent turns as chat messages (user/assistant), for prompts
+    history: list[dict[str, Any]]  # for prompts: a system message (summary, memories, lessons), then turns
+    memories: list[str]  # the user's long-term facts recalled for this question
+    lessons: list[str]  # lessons of earlier similar questions (episodic memory), for generate / reflect
     route: str
     route_reason: str
     queries: list[str]
@@ -65,6 +74,8 @@ def fresh_turn(question: str) -> AgentState:
     return AgentState(
         question=question,
         history=[],
+        memories=[],
+        lessons=[],
         route="",
         route_reason="",
         queries=[],

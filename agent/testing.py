@@ -4,7 +4,8 @@ A script is one of:
 - a list of replies, consumed one per call, in order;
 - a dict from call kind to a list of replies: each call takes the next reply for its kind, so a test can script
   the judge without caring how many routing or grading calls come first (`call_kind` names the kinds:
-  "route", "rewrite", "grade", "judge", "answer", "tools", "reply", and "structured" for other schemas);
+  "route", "rewrite", "grade", "judge", "answer", "tools", "reply", the memory's "summary", "extract" and
+  "memory" (a fact decision), and "structured" for other schemas);
 - a function `(messages, request) -> reply`.
 
 A reply is a string (the text), a dict or pydantic model (sent as JSON text), a `ScriptedReply` (text, tool calls,
@@ -68,6 +69,7 @@ def call_kind(messages: list[Message], request: dict[str, Any]) -> str:
     response_format = request.get("response_format") or {}
     name = str(response_format.get("json_schema", {}).get("name", ""))
     by_schema = {"RouteDecision": "route", "RewriteResult": "rewrite", "GradeResult": "grade", "JudgeResult": "judge"}
+    by_schema |= {"ThreadSummary": "summary", "ExtractedFacts": "extract", "MemoryDecision": "memory"}
     if name in by_schema:
         return by_schema[name]
     if response_format:

@@ -33,13 +33,28 @@ class Citation:
 
 @dataclass
 class Verdict:
+    """One judgement of one criterion. `passed` is None when the judge's output could not be parsed: the
+    answer is then "unjudged", never a silent pass (`status`, also in `to_dict()`)."""
+
     criterion: Literal["groundedness", "relevance"]
-    passed: bool
+    passed: bool | None
     rationale: str
     attempt: int  # 0 for the first answer, 1.. for retries
 
+    @property
+    def status(self) -> Literal["pass", "fail", "unjudged"]:
+        return "unjudged" if self.passed is None else ("pass" if self.passed else "fail")
+
+    @classmethod
+    def unjudged(cls, criterion: Literal["groundedness", "relevance"], attempt: int, why: str = "") -> Verdict:
+        return cls(criterion, None, why or "the judge's output could not be parsed", attempt)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "status": self.status}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        return cls(data["criterion"], data.get("passed"), str(data.get("rationale", "")), int(data.get("attempt", 0)))
 
 
 @dataclass
@@ -82,7 +97,7 @@ class AgentAnswer:
             self.attempt = self.retries
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "verdicts": [v.to_dict() for v in self.verdicts]}
 
 
 @dataclass

@@ -31,7 +31,7 @@ def citation_line(citation: Citation) -> str:
 
 
 def verdict_line(verdict: Verdict) -> str:
-    mark = "pass" if verdict.passed else "FAIL"
+    mark = {"pass": "pass", "fail": "FAIL", "unjudged": "unjudged"}[verdict.status]
     rationale = " ".join(verdict.rationale.split())
     if len(rationale) > RATIONALE_CHARS:
         rationale = rationale[: RATIONALE_CHARS - 1] + "…"
@@ -86,6 +86,8 @@ def run_summary(answer: AgentAnswer) -> str:
         parts.append("skipped: " + ", ".join(s["step"] for s in answer.skipped))
     if answer.failed:
         parts.append("the answer did not pass the judge")
+    elif any(v.passed is None for v in final_verdicts(answer)):
+        parts.append("unjudged: the judge's output could not be parsed")
     return " · ".join(parts)
 
 

@@ -1,25 +1,54 @@
-"""load context: start a turn; the thread's recent turns become chat history for the prompts."""
+"""load context: start a turn. The thread's running summary and its newest turns become chat history for the
+prompts (within the thread's token budget); with long-term memory, the user's facts and the lessons of
+similar earlier questions are recalled (filtered by user in the store query) into the same leading system
+message, and into the state's `memories` / `lessons` fields."""
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from typing import Any
 
 from agent.context import RunContext
 from agent.state import AgentState, fresh_turn
+from memory.threads import ThreadPolicy, history_messages
 
-_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+SUMMARY_HEADER = "Summary of the earlier conversation:"
+MEMORIES_HEADER = "What the user told you in earlier conversations:"
+LESSONS_HEADER = "Lessons from earlier similar questions:"
+
+
+def thread_policy(ctx: RunContext) -> ThreadPolicy:
+    return dataclasses.replace(ctx.deps.threads, keep_turns=ctx.config.history_turns)
 
 
 def load_context(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     turns = state.get("turns") or []
-    recent = turns[-ctx.config.history_turns :] if ctx.config.history_turns > 0 else []
-    history: list[dict[str, Any]] = []
-    for turn in recent:
-        history.append({"role": "user", "content": turn["question"]})
-        # citation numbers refer to the sources of that turn, which are not shown again
-        history.append({"role": "assistant", "content": _CITATION.sub("", turn["answer"]).strip()})
+    summarized = min(state.get("summarized", 0), len(turns))
+    summary = state.get("summary", "") if ctx.config.history_turns > 0 else ""
+    policy = thread_policy(ctx)
+    turn_messages: list[dict[str, Any]] = []
+    shown = 0
+    if ctx.config.history_turns > 0:
+        turn_messages, shown = history_messages(
+            summary, turns[summarized:], policy, ctx.count_tokens, max_turns=2 * ctx.config.history_turns
+        )
     update: dict[str, Any] = dict(fresh_turn(state.get("question", "")))
-    update["history"] = history
-    ctx.note(f"{len(turns)} earlier turn(s), {len(recent)} in context")
+    memory = ctx.deps.memory
+    facts: list[str] = []
+    lessons: list[str] = []
+    if memory is not None and memory.settings.enabled:
+        recalled = memory.recall(state.get("question", ""))
+        facts, lessons = recalled.facts, recalled.lessons
+        ctx.note(f"recalled {len(facts)} fact(s), {len(lessons)} lesson(s) for user {memory.user}")
+    blocks = []
+    if summary:
+        blocks.append(f"{SUMMARY_HEADER}\n{summary}")
+    if facts:
+        blocks.append(MEMORIES_HEADER + "".join(f"\n- {fact}" for fact in facts))
+    if lessons:
+        blocks.append(LESSONS_HEADER + "".join(f"\n- {lesson}" for lesson in lessons))
+    context = [{"role": "system", "content": "\n\n".join(blocks)}] if blocks else []
+    update |= {"history": context + turn_messages, "memories": facts, "lessons": lessons}
+    folded = f", {summarized} summarized" if summary else ""
+    ctx.note(f"{len(turns)} earlier turn(s){folded}, {shown} in context")
     return update

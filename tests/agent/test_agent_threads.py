@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agent_support import AgentFactory, route_to, verdict
 
+from agent.chat_client import Message, estimate_tokens
+from agent.cli.render import run_summary, verdict_line
 from agent.run import Agent, AgentDeps
-from agent.testing import ScriptedChatClient
+from agent.state import LEAN_CITATION_KEYS
+from agent.testing import ScriptedChatClient, call_kind
 
 # A child process that asks one question in a thread with a scripted model which reports what the
 # conversation it was sent contains; prints the answer as JSON.
@@ -90,13 +96,104 @@ def test_list_turns_and_delete_threads(make_agent: AgentFactory, tmp_path: Path)
         assert [t.thread_id for t in again.list_threads()] == [b.thread_id]
 
 
-def test_history_is_limited_to_recent_turns(make_agent: AgentFactory) -> None:
-    agent, chat = make_agent(["one", "two", "three", "four"], route=False, retriever=None, history_turns=2)
-    result = agent.ask("q1")
-    for q in ("q2", "q3", "q4"):
+def summarizing_chat(answer: str = "ok", *, limit: int = 600) -> Callable[[list[Message], dict[str, Any]], Any]:
+    """A scripted model: summaries merge the old summary with the folded user messages (clipped to `limit`
+    characters around the middle, like a model bounded by max_tokens); every other call answers `answer`."""
+
+    def reply(messages: list[Message], request: dict[str, Any]) -> Any:
+        if call_kind(messages, request) == "summary":
+            text = str(messages[-1]["content"])
+            old = text.split("Summary so far:\n", 1)[1].split("\n\nNew turns:", 1)[0]
+            said = [line[len("User: ") :] for line in text.splitlines() if line.startswith("User: ")]
+            merged = "; ".join([*([] if old == "(none yet)" else [old]), *said])
+            keep = limit // 2  # the oldest and the newest, like a summary that keeps what matters
+            return {"summary": merged if len(merged) <= limit else merged[:keep] + " … " + merged[-keep:]}
+        return answer
+
+    return reply
+
+
+def test_older_turns_fold_into_a_summary_shown_first(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(summarizing_chat(), route=False, retriever=None, history_turns=2)
+    result = agent.ask("My name is Ada.")
+    for q in ("q2", "q3", "q4", "q5", "q6"):
         agent.ask(q, thread_id=result.thread_id)
+    # after 5 turns (> 2 x 2 unfolded), the 3 oldest folded: the summary request saw every one of them
+    [summary_call] = [c for c in chat.calls if c.kind == "summary"]
+    assert all(f"User: {q}" in summary_call.messages[-1]["content"] for q in ("My name is Ada.", "q2", "q3"))
+    summary, summarized = agent.summary(result.thread_id)
+    assert summarized == 3 and summary == "My name is Ada.; q2; q3"
     last = chat.calls[-1].messages
-    assert [m["content"] for m in last[1:]] == ["q2", "two", "q3", "three", "q4"]
+    assert last[1]["role"] == "system" and "My name is Ada." in last[1]["content"]
+    assert [m["content"] for m in last[2:]] == ["q4", "ok", "q5", "ok", "q6"]
+    assert len(agent.turns(result.thread_id)) == 6  # the thread keeps every turn; prompts get the summary
+
+
+def test_unusable_summary_folds_nothing_and_is_retried(make_agent: AgentFactory) -> None:
+    summaries = iter(["not json at all", '{"summary": "Ada asked q2 and q3."}'])
+
+    def reply(messages: list[Message], request: dict[str, Any]) -> Any:
+        return next(summaries) if call_kind(messages, request) == "summary" else "ok"
+
+    agent, _ = make_agent(reply, route=False, retriever=None, history_turns=1)
+    result = agent.ask("My name is Ada.")
+    second = agent.ask("q2", thread_id=result.thread_id)
+    third = agent.ask("q3", thread_id=result.thread_id)  # 3 unfolded > 2 x 1: fold, unusable output
+    save = next(s for s in third.steps if s.node == "save")
+    assert save.error and "unfolded" in save.error
+    assert agent.summary(result.thread_id) == ("", 0)
+    assert second.answer == "ok" and len(agent.turns(result.thread_id)) == 3
+    agent.ask("q4", thread_id=result.thread_id)  # retried: now folds the three oldest
+    assert agent.summary(result.thread_id) == ("Ada asked q2 and q3.", 3)
+
+
+def test_300_turn_chat_never_exceeds_the_context(make_agent: AgentFactory) -> None:
+    n_ctx = 2048
+    long_answer = " ".join(["word"] * 300)  # ~300 tokens per answer: the budget, not the turn count, binds
+    agent, chat = make_agent(
+        summarizing_chat(long_answer, limit=900), route=False, retriever=None, history_turns=3, answer_max_tokens=400
+    )
+    thread = agent.ask("My name is Ada and I work on PostgreSQL 15.").thread_id
+    for i in range(1, 300):
+        agent.ask(f"Question {i}: tell me more about topic {i}.", thread_id=thread)
+    sizes = [estimate_tokens(" ".join(str(m.get("content") or "") for m in c.messages)) for c in chat.calls]
+    worst = max(size + int(c.request["max_tokens"] or 0) for size, c in zip(sizes, chat.calls, strict=True))
+    assert worst <= n_ctx, f"a prompt plus its answer budget reached {worst} tokens"
+    # nothing the user said was dropped unsummarised: every message was in a summary request or is still shown
+    folded = "\n".join(str(c.messages[-1]["content"]) for c in chat.calls if c.kind == "summary")
+    shown = [m["content"] for m in chat.calls[-1].messages if m["role"] == "user"]
+    questions = [t["question"] for t in agent.turns(thread)]
+    assert len(questions) == 300
+    assert all(f"User: {q}" in folded or q in shown for q in questions)
+    assert "PostgreSQL 15" in str(chat.calls[-1].messages[1]["content"])  # the first fact lives on in the summary
+
+
+def test_checkpoint_holds_only_the_lean_thread(make_agent: AgentFactory, tmp_path: Path) -> None:
+    agent, _ = make_agent(
+        {"route": [route_to("documents")], "answer": ["RRF sums reciprocal ranks [1]."], "judge": [verdict()]}
+    )
+    result = agent.ask("How does reciprocal rank fusion merge rankings?")
+    assert result.citations[0].quote  # the answer itself still carries everything
+    with sqlite3.connect(tmp_path / "threads.sqlite") as conn:
+        blobs = b"".join(row[0] for row in conn.execute("SELECT checkpoint FROM checkpoints"))
+        writes = conn.execute("SELECT DISTINCT channel FROM writes").fetchall()
+        listing = conn.execute("SELECT thread_id, turns FROM ragloop_threads").fetchall()
+    assert b"each document scores the sum" not in blobs  # no chunk text, no hits, no attempts
+    assert not {row[0] for row in writes} & {"hits", "kept", "attempts", "trace", "history"}
+    assert listing == [(result.thread_id, 1)]
+    [turn] = agent.turns(result.thread_id)
+    assert set(turn["citations"][0]) == set(LEAN_CITATION_KEYS)
+
+
+def test_unparseable_judge_output_is_unjudged_not_a_pass(make_agent: AgentFactory) -> None:
+    agent, _ = make_agent(
+        {"route": [route_to("documents")], "answer": ["RRF sums reciprocal ranks [1]."], "judge": ["{not json"]}
+    )
+    result = agent.ask("How does reciprocal rank fusion merge rankings?")
+    assert [v.status for v in result.verdicts] == ["unjudged", "unjudged"]
+    assert [v["status"] for v in result.to_dict()["verdicts"]] == ["unjudged", "unjudged"]
+    assert verdict_line(result.verdicts[0]).startswith("groundedness: unjudged")
+    assert "unjudged" in run_summary(result)
 
 
 def test_interrupted_turn_is_not_saved_and_the_thread_goes_on(make_agent: AgentFactory) -> None:
