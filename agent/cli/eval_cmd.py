@@ -88,3 +88,42 @@ def eval_compare(
         typer.echo(json.dumps(result, indent=2, allow_nan=False))
     else:
         typer.echo(table(result))
+
+
+@eval_app.command("calibrate")
+@with_settings("models", exclude=("judge_model",))
+def eval_calibrate(
+    settings: Settings,
+    judges: Annotated[
+        str | None,
+        typer.Option("--judges", help="Comma-separated judge models to calibrate (default: the chat model)."),
+    ] = None,
+    items_path: Annotated[
+        Path | None, typer.Option("--items", help="Labelled items (default: the bundled calibration set).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Only the first N items.")] = None,
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Also measure the judge's biases.")] = True,
+    bias_limit: Annotated[
+        int, typer.Option("--bias-limit", min=1, help="Items (or pairs) per bias probe, to bound the run time.")
+    ] = 8,
+    repeats: Annotated[int, typer.Option("--repeats", min=2, help="Self-consistency: judgements per item.")] = 3,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Directory for calibration.json/.md; resumable (cache).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the kappa bootstrap.")] = 0,
+    json_output: JsonOpt = False,
+) -> None:
+    """Agreement of the judge with the human-labelled calibration set (Cohen's kappa with a bootstrap 95%
+    interval, confusion counts, per criterion), and its position, verbosity and self-consistency biases."""
+    from evals.calibrate_run import run_calibration
+    from evals.calibration import CALIBRATION_ITEMS, load_calibration
+
+    items = load_calibration(items_path or CALIBRATION_ITEMS)[:limit]
+    models = [m.strip() for m in (judges or settings.models.model).split(",") if m.strip()]
+    out = out or settings.home / "runs" / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}"
+    typer.echo(f"calibration directory: {out}", err=True)
+    result = run_calibration(settings, items, models, out, bias=bias, bias_limit=bias_limit, repeats=repeats, seed=seed)
+    if json_output:
+        typer.echo(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        typer.echo((out / "calibration.md").read_text(encoding="utf-8"))
