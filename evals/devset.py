@@ -145,6 +145,20 @@ def assign_splits(questions: Iterable[DevQuestion]) -> dict[str, str]:
     return split
 
 
+def balanced_order(questions: Sequence[DevQuestion]) -> list[DevQuestion]:
+    """The questions interleaved across their (answerable, difficulty) strata in proportion to the strata sizes,
+    so that any prefix (`ragloop bench agent --limit N`) has about the mix of the whole."""
+    strata: dict[tuple[bool, str], list[DevQuestion]] = {}
+    for q in sorted(questions, key=lambda q: q.id):
+        strata.setdefault((q.answerable, q.difficulty), []).append(q)
+    keyed = [
+        ((index + 0.5) / len(members), order, q)
+        for order, members in enumerate(strata.values())
+        for index, q in enumerate(members)
+    ]
+    return [q for _, _, q in sorted(keyed, key=lambda item: (item[0], item[1]))]
+
+
 def normalize(text: str) -> str:
     """What a key-fact match compares: case-folded, whitespace runs as one space (as `agent.bench.fact_found`)."""
     return " ".join(text.split()).casefold()

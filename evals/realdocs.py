@@ -30,6 +30,7 @@ from evals.devset import (
     SPLITS,
     DevQuestion,
     DevSetError,
+    balanced_order,
     check_against_corpus,
     check_questions,
     load_devset,
@@ -160,11 +161,12 @@ def write_beir_questions(questions: Sequence[DevQuestion], out: Path) -> None:
 
 
 def write_answers(questions: Sequence[DevQuestion], out: Path) -> None:
-    """answers.jsonl and one file per half, for `ragloop bench agent --questions`."""
+    """answers.jsonl and one file per half, for `ragloop bench agent --questions`; a half's questions are
+    interleaved by stratum, so its first N (`--limit N`) have the half's mix of difficulties and unanswerables."""
     for name, subset in (
         ("answers.jsonl", questions),
-        ("answers-tune.jsonl", [q for q in questions if q.split == "tune"]),
-        ("answers-check.jsonl", [q for q in questions if q.split == "check"]),
+        ("answers-tune.jsonl", balanced_order([q for q in questions if q.split == "tune"])),
+        ("answers-check.jsonl", balanced_order([q for q in questions if q.split == "check"])),
     ):
         text = "".join(json.dumps(q.as_record(), ensure_ascii=False) + "\n" for q in subset)
         (out / name).write_text(text, encoding="utf-8")

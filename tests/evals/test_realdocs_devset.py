@@ -18,6 +18,7 @@ from evals.devset import (
     DevQuestion,
     DevSetError,
     assign_splits,
+    balanced_order,
     check_against_corpus,
     check_questions,
     load_devset,
@@ -130,6 +131,18 @@ def test_split_rule_alternates_within_each_stratum() -> None:
     problems = check_questions(questions)  # e2 recorded as tune; no unanswerable question in check
     assert "e2: split 'tune', but the split rule assigns 'check'." in problems
     assert "the check half has no unanswerable question." in problems
+
+
+def test_balanced_order_gives_prefixes_the_mix_of_the_whole() -> None:
+    tune = [q for q in load_devset(ANSWERS) if q.split == "tune"]
+    ordered = balanced_order(tune)
+    assert sorted(q.id for q in ordered) == sorted(q.id for q in tune)
+    for n in (10, 20, 30):
+        prefix = ordered[:n]
+        unanswerable = sum(not q.answerable for q in prefix)
+        expected = n * sum(not q.answerable for q in tune) / len(tune)
+        assert abs(unanswerable - expected) <= 1.5, (n, unanswerable)
+        assert {q.difficulty for q in prefix if q.answerable} == {"easy", "medium", "hard"}
 
 
 def test_check_against_corpus_finds_missing_pages_and_facts() -> None:
