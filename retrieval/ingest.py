@@ -87,10 +87,9 @@ def open_collection(store: Store, name: str, embedder: Embedder) -> ChunkCollect
     if store.has_collection(name):
         collection = store.get_collection(name)
         if collection.embedder not in (None, embedder.name):
-            raise RetrievalError(
-                f"Collection {name!r} was built with the embedding model {collection.embedder!r}, not "
-                f"{embedder.name!r}. Ingest with that model, or into another --collection."
-            )
+            from retrieval.embedder import mismatch_error
+
+            raise mismatch_error(name, collection.embedder, embedder.name, "ingest")
         return collection
     return store.create_collection(name, embedder=embedder.name, dimension=embedder.dimension)
 

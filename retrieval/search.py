@@ -130,10 +130,9 @@ class HybridSearcher:
             raise RetrievalError(f"rerank_weight must be between 0 and 1, not {rerank_weight}")
         stored = _base_name(collection.embedder)
         if stored is not None and stored != _base_name(embedder.name):
-            raise RetrievalError(
-                f"Collection {collection.name!r} was embedded with {collection.embedder!r}, but the search uses "
-                f"{embedder.name!r}. Search with the same model, or re-ingest into another --collection."
-            )
+            from retrieval.embedder import mismatch_error
+
+            raise mismatch_error(collection.name, stored, embedder.name, "search")
         self.collection = collection
         self.embedder = embedder
         self.reranker = reranker

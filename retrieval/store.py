@@ -329,10 +329,9 @@ class Store:
         )
         coll = ChunkCollection(col, self._batch)
         if embedder is not None and coll.embedder not in (None, embedder):
-            raise RetrievalError(
-                f"Collection {name!r} was built with the embedding model {coll.embedder!r}, not {embedder!r}. "
-                "Search it with that model, or ingest into another --collection."
-            )
+            from retrieval.embedder import mismatch_error
+
+            raise mismatch_error(name, coll.embedder, embedder, "ingest")
         return coll
 
     def get_collection(self, name: str) -> ChunkCollection:
