@@ -224,10 +224,18 @@ class ChatClient:
         return counts
 
     def _tokenize(self, texts: list[str]) -> list[int]:
+        counts: list[int] = []
+        for batch in _batches(texts):
+            counts.extend(self._tokenize_batch(batch))
+        return counts
+
+    def _tokenize_batch(self, texts: list[str]) -> list[int]:
         if self.exact_token_counts is not False:
             try:
                 reply = self._client.post("/tokenize", cast_to=object, body={"model": self.model, "texts": texts})
             except self._openai.APIStatusError as exc:
+                if exc.status_code == 413:  # one text beyond the server's body limit: estimate just this batch
+                    return [estimate_tokens(text) for text in texts]
                 if exc.status_code not in TOKENIZE_UNSUPPORTED:
                     raise _status_error(exc, self.base_url, self.model) from exc
                 self.exact_token_counts = False  # remembered: one failed probe per client, not one per call
@@ -402,6 +410,22 @@ def _usage(usage: Any, messages: list[Message], text: str, streamed_pieces: int 
     prompt = sum(estimate_tokens(json.dumps(m.get("content") or "")) for m in messages)
     completion = streamed_pieces if streamed_pieces is not None else estimate_tokens(text)
     return ChatUsage(prompt_tokens=prompt, completion_tokens=completion, estimated=True)
+
+
+TOKENIZE_BATCH_CHARS = 200_000  # per /v1/tokenize request: well under the server's 1 MiB body limit
+TOKENIZE_BATCH_TEXTS = 1000
+
+
+def _batches(texts: list[str]) -> list[list[str]]:
+    batches: list[list[str]] = [[]]
+    size = 0
+    for text in texts:
+        if batches[-1] and (size + len(text) > TOKENIZE_BATCH_CHARS or len(batches[-1]) >= TOKENIZE_BATCH_TEXTS):
+            batches.append([])
+            size = 0
+        batches[-1].append(text)
+        size += len(text)
+    return [batch for batch in batches if batch]
 
 
 class _Busy(Exception):

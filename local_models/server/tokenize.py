@@ -7,6 +7,8 @@ Request: `{"model"?, "text": str}`, `{"model"?, "texts": [str, ...]}` or `{"mode
 - `text`/`texts` count the tokens the text adds inside a prompt: no BOS token, special tokens parsed.
 - `messages` counts the whole prompt the chat template renders (the number `/v1/chat/completions` would
   report as `prompt_tokens` for the same messages without tools), even when it would not fit the context.
+- Bodies are bounded like every route's (`local_models.server.limits`: 413 over --max-body-bytes); clients
+  split large batches.
 - Counting does not wait in the generation queue: tokenizing reads only the vocabulary, and runs in a
   worker thread so the event loop stays free.
 - An engine without a tokenizer (the scripted test engine) answers 501 `tokenize_unsupported`; clients then
@@ -16,13 +18,13 @@ Request: `{"model"?, "text": str}`, `{"model"?, "texts": [str, ...]}` or `{"mode
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from local_models.server.errors import APIError
+from local_models.server.limits import load_json_body
 from local_models.server.schemas import Message
 from local_models.types import ContextLengthExceededError, Engine, SamplingParams
 
@@ -95,10 +97,7 @@ def _chat_prompt_tokens(engine: Engine, messages: list[dict[str, Any]]) -> int:
 
 
 async def _parse(request: Request) -> TokenizeRequest:
-    try:
-        data = json.loads(await request.body())
-    except ValueError as exc:
-        raise APIError(400, f"The request body is not valid JSON ({exc}).", code="invalid_json") from None
+    data = load_json_body(await request.body())  # the server's bounds: 400 for bad or absurdly nested JSON
     try:
         return TokenizeRequest.model_validate(data)
     except ValidationError as exc:

@@ -53,6 +53,20 @@ def test_counts_are_exact_batched_and_cached(smol: tuple[LocalServer, LlamaEngin
 
 
 @pytest.mark.slow
+def test_large_batches_are_split_under_the_body_limit(smol: tuple[LocalServer, LlamaEngine]) -> None:
+    server, engine = smol
+    client = ChatClient(server.base_url, engine.model_name)
+    texts = [f"{n} " + "lorem ipsum dolor sit amet " * 3500 for n in range(3)]  # ~95k characters each
+    too_big = "word " * 300_000  # 1.5 MB: beyond the server's 1 MiB body limit even alone
+    before = requests_to(server, 200)
+    counts = client.count_tokens_many([*texts, too_big])
+    assert counts[:3] == [len(engine.tokenize(t)) for t in texts]
+    assert requests_to(server, 200) == before + 2, "two texts per request under TOKENIZE_BATCH_CHARS"
+    assert counts[3] == estimate_tokens(too_big) and client.exact_token_counts is True, "estimated, not an error"
+    client.close()
+
+
+@pytest.mark.slow
 def test_the_retrieve_node_sizes_chunks_with_the_models_tokenizer(smol: tuple[LocalServer, LlamaEngine]) -> None:
     server, engine = smol
     client = ChatClient(server.base_url, engine.model_name)
