@@ -104,7 +104,7 @@ class Agent:
         self._store.record(thread_id, len(turns), question)
         answer = answer_from_state(thread_id, state)
         memory = self.deps.memory
-        if memory is not None and memory.settings.enabled:
+        if memory is not None and memory.settings.recall:
             self._memory_job = _MemoryJob(memory, answer)
         return answer
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class MemorySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(
+    recall: bool = Field(
         True, description="Long-term memory: recall facts and lessons into prompts, store new facts after turns."
     )
     user: str = Field(
@@ -16,13 +16,19 @@ class MemorySettings(BaseModel):
         pattern=r"^[A-Za-z0-9._@-]{1,64}$",
         description="Whose memories to read and write (each user's memories are filtered at the store query).",
     )
-    collection: str = Field("ragloop-memory", description="Chroma collection holding the memories.")
+    collection: str = Field(
+        "ragloop-memory", description="Chroma collection holding the memories.", json_schema_extra={"cli": False}
+    )
     recall_k: int = Field(4, ge=0, le=20, description="Memories recalled into a prompt, at most.")
     recall_threshold: float = Field(
         0.4, ge=0.0, le=1.0, description="Least hybrid similarity (0..1) for a memory to be recalled."
     )
     duplicate_similarity: float = Field(
-        0.92, ge=0.5, le=1.0, description="A new fact this similar to a stored one is a duplicate (no model call)."
+        0.92,
+        ge=0.5,
+        le=1.0,
+        description="A new fact this similar to a stored one is a duplicate (no model call).",
+        json_schema_extra={"cli": False},
     )
     extract: bool = Field(True, description="Extract facts the user states after each turn (in the background).")
     history_tokens: int = Field(

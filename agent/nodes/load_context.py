@@ -36,7 +36,7 @@ def load_context(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     memory = ctx.deps.memory
     facts: list[str] = []
     lessons: list[str] = []
-    if memory is not None and memory.settings.enabled:
+    if memory is not None and memory.settings.recall:
         recalled = memory.recall(state.get("question", ""))
         facts, lessons = recalled.facts, recalled.lessons
         ctx.note(f"recalled {len(facts)} fact(s), {len(lessons)} lesson(s) for user {memory.user}")
