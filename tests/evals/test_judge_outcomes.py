@@ -1,0 +1,83 @@
+"""The evaluation judge through the real `ChatModel` interface (scripted replies): parse failures are unmeasured
+with the reason, never a pass, a fail or a crash; summaries and gates treat unmeasured honestly."""
+
+from __future__ import annotations
+
+import json
+
+from agent.judge import CitedSource
+from agent.testing import ScriptedChatClient
+from evals.dataset import Item
+from evals.judge import judge_all, judge_pair
+from evals.scoring import build_record
+from evals.suite import Configuration
+from evals.summary import fail_under, summarize_run
+
+CONTEXTS = [CitedSource(1, "Hybrid search", "hybrid-search.md", "RRF uses k = 60.")]
+GOOD_JUDGE = {
+    "groundedness_rationale": "supported by [1]",
+    "groundedness_pass": True,
+    "relevance_rationale": "answers it",
+    "relevance_pass": True,
+}
+
+
+def test_verdicts_parse_into_passes() -> None:
+    chat = ScriptedChatClient(
+        {"judge": [GOOD_JUDGE], "structured": [{"rationale": "same as reference", "correct": False}]}
+    )
+    out = judge_all(chat, "k in RRF?", "k = 60 [1]", CONTEXTS, "60")
+    assert {c: o.passed for c, o in out.items()} == {"faithfulness": True, "relevance": True, "correctness": False}
+    assert out["correctness"].rationale == "same as reference"
+
+
+def test_unparseable_judge_output_is_unmeasured_with_reason() -> None:
+    chat = ScriptedChatClient({"judge": ["this is not JSON"], "structured": ['{"rationale": "x"}']})
+    out = judge_all(chat, "k in RRF?", "k = 60 [1]", CONTEXTS, "60")
+    for outcome in out.values():
+        assert outcome.passed is None
+        assert outcome.reason is not None and outcome.reason.startswith("judge output did not parse")
+
+
+def test_empty_context_and_missing_reference_are_unmeasured() -> None:
+    chat = ScriptedChatClient({"judge": [GOOD_JUDGE]})
+    out = judge_all(chat, "k?", "k = 60", [], None)
+    assert out["faithfulness"].passed is None and out["faithfulness"].reason == "empty context"
+    assert out["relevance"].passed is True
+    assert out["correctness"].passed is None and out["correctness"].reason == "no reference answer"
+
+
+def test_pairwise_unusable_output_is_none() -> None:
+    assert judge_pair(ScriptedChatClient(["{}"]), "q", CONTEXTS, "a", "b") is None
+    assert judge_pair(ScriptedChatClient([{"rationale": "B cites", "better": "B"}]), "q", CONTEXTS, "a", "b") == "B"
+
+
+def _record(config: Configuration, item: Item, verdicts: dict) -> dict:
+    answer = {
+        "answer": "k = 60 [1]",
+        "abstained": False,
+        "citations": [{"source": "/c/hybrid-search.md"}],
+        "ranking": ["hybrid-search.md"],
+        "timings": {"total": 1.0},
+        "seconds": 1.0,
+    }
+    return build_record(config, item, 0, answer, verdicts)
+
+
+def test_all_unmeasured_metric_is_null_not_nan_and_fails_the_gate() -> None:
+    config = Configuration(name="c")
+    items = [
+        Item(id=f"q{i}", question="k?", reference="k = 60", gold_sources=["hybrid-search.md"], key_facts=[["60"]])
+        for i in range(3)
+    ]
+    bad = {"faithfulness": {"criterion": "faithfulness", "passed": None, "reason": "judge output did not parse: x"}}
+    records = [_record(config, item, bad) for item in items]
+    summary = summarize_run({"configurations": [{"name": "c"}]}, records, seed=0)
+    stats = summary["configs"]["c"]["metrics"]["faithfulness"]
+    assert stats["mean"] is None and stats["unmeasured_rate"] == 1.0
+    assert stats["unmeasured_reasons"] == {"judge output did not parse": 3}
+    text = json.dumps(summary, allow_nan=False)  # raises on NaN or infinity
+    assert "NaN" not in text
+    assert fail_under(summary, {"faithfulness": 0.1}) == ["c: faithfulness not measured on any item (gate 0.1)"]
+    assert fail_under(summary, {"key_fact_accuracy": 1.0}) == []
+    assert fail_under(summary, {"key_fact_accuracy": 1.1})[0].startswith("c: key_fact_accuracy = 1.0000 is below")
