@@ -21,7 +21,8 @@ ROUTE_HELP = {
     "documents": '"documents": any question or request for information (facts, concepts, how something works, '
     "settings, numbers, names), even if you think you know the answer. "
     'Examples: "What is BM25?", "Which port does the server use?", "Who invented the telephone?"',
-    "tool": '"tool": the message needs one of these tools: {tools}',
+    "tool": '"tool": only when the message itself asks for what one of these tools does: {tools}. '
+    "Never for a question about how something works, even with numbers in it.",
     "direct": '"direct": only greetings, thanks, small talk, or questions about the assistant itself or about '
     'this conversation. Examples: "hello!", "thanks a lot", "who are you?", "what did I just tell you?"',
     "clarify": '"clarify": too vague to act on without more context. Examples: "what about it?", "and the other one?"',
@@ -62,55 +63,79 @@ class GradeResult(BaseModel):
     relevant: bool
 
 
-# -- generate ------------------------------------------------------------------------------------
+# -- generate, judge, retry: one layout ---------------------------------------------------------
+# The answer, the judge and a retry all open with the same system message: the numbered sources. The
+# instructions of each call come after them, in the user message. The model server reuses the KV cache of
+# the longest shared prompt prefix, so the judge and a retry pay prefill only for their own few lines, not
+# for the sources again (the sources are most of every prompt).
 
-ANSWER_SYSTEM = f"""You answer questions using only the numbered sources you are given.
-Write one to three sentences. End each sentence with the number of the source that supports it in square \
-brackets, for example: "Paris is the capital of France [2]."
-Use no outside knowledge. If the sources do not contain the answer, reply exactly: "{ABSTAIN_ANSWER}\""""
+SOURCES_SYSTEM = """You are ragloop. You answer questions using only the numbered sources below.
+
+Sources:
+{sources}"""
+
+ABSTAIN_RULE = f'If none of the sources says anything about the question, reply exactly: "{ABSTAIN_ANSWER}"'
+
+# the fixed instructions of an answer call (also what the budget sizes an answer call by)
+ANSWER_SYSTEM = f"""Answer from the sources above, in the question's own terms.
+Start with the direct answer in one sentence. Then give the command, option or setting that does it, if there is one.
+End each sentence with the number of the source that supports it in square brackets, for example: \
+"Paris is the capital of France [2]." Write at most three sentences. Use no outside knowledge.
+Do not copy the sources, their titles, SYNOPSIS blocks or lists of command lines.
+{ABSTAIN_RULE}"""
 
 # The closing instruction matters for small models: without it qwen2.5-0.5b often replied with a copy of a
 # source's header ("[1] Title (file.md)") instead of an answer (6 of 12 demo questions; 0 of 12 with it).
-ANSWER_USER = """Sources:
-{sources}
+ANSWER_USER = """Question: {question}
 
-Question: {question}
+{instructions}
 Answer in full sentences, each ending with its source number like [1]."""
 
 ANSWER_FEEDBACK = """
 
-(A reviewer rejected your previous answer. Reviewer's reason: {feedback})
+A reviewer rejected your previous answer: {feedback}
 Answer the question again. Use only the sources, and put the number of the supporting source in square brackets
 after each sentence, like [1]."""
 
+# sources whose evidence is strong (see agent.evidence): the model's abstention is questioned once
+ABSTAIN_FEEDBACK = (
+    "You said the documents do not contain the answer, but source {numbers} is about exactly this question. "
+    "Read it again and answer from it."
+)
+
+FAILED_ANSWER = "I could not write a usable answer to this question."
+
 DIRECT_SYSTEM = """You are ragloop, a friendly assistant for questions about a document collection.
-Reply briefly and naturally to the user's message."""
+Reply briefly and naturally to the user's message, in plain sentences."""
 
 CLARIFY_SYSTEM = """You are ragloop, an assistant for questions about a document collection.
 The user's message is unclear. Ask one short question that would let you help them."""
 
-TOOLS_SYSTEM = """You are a helpful assistant with tools. Call a tool when it helps; when the tool results are in,
-answer the user's question briefly using them. If a tool returns an error, fix the call or explain the problem."""
+TOOLS_SYSTEM = """You are a helpful assistant with tools. Call a tool only when the message needs what the tool does;
+when the tool results are in, answer the user's question briefly in plain sentences using them. If a tool returns an
+error, fix the call or explain the problem."""
+
+REPLY_FEEDBACK = """
+
+(Your previous reply was not usable: {feedback})"""
 
 # -- reflect -------------------------------------------------------------------------------------
 
-JUDGE_SYSTEM = """You are a strict reviewer of an answer written from numbered sources.
-Judge two criteria:
-- groundedness: is every claim in the answer supported by the sources it cites?
+JUDGE_SYSTEM = SOURCES_SYSTEM  # the judge reads the same sources block as the answer (shared prefix)
+
+JUDGE_USER = """Question: {question}
+
+Answer to review: {answer}
+
+You are a strict reviewer of this answer. Judge two criteria:
+- groundedness: is every claim in the answer supported by the sources it cites (its [n] numbers)?
 - relevance: does the answer address the question?
-For each criterion write a short rationale first, then the verdict (true = pass, false = fail).
+For each criterion write a rationale of a few words first, then the verdict (true = pass, false = fail).
 Reply in JSON with the fields in this order:
 groundedness_rationale, groundedness_pass, relevance_rationale, relevance_pass."""
 
-JUDGE_USER = """Sources:
-{sources}
 
-Question: {question}
-
-Answer: {answer}"""
-
-
-JUDGE_RATIONALE_CHARS = 240
+JUDGE_RATIONALE_CHARS = 100  # a short verdict: every rationale token is generation time
 
 
 class JudgeResult(BaseModel):
@@ -124,13 +149,23 @@ class JudgeResult(BaseModel):
 
 
 def source_header(n: int, hit: Any) -> str:
-    """`[n] Title (source)`: the first line of a numbered source in the prompts."""
-    label = hit["title"] or hit["source"]
-    if hit["title"] and hit["source"]:
-        label = f"{hit['title']} ({hit['source']})"
+    """`[n] Title > heading path (source)`: the first line of a numbered source in the prompts. The heading path
+    says which section of a long page the text comes from (an option, a pragma), so it is shown unless it
+    only repeats the title."""
+    title = str(hit.get("title") or "")
+    source = str(hit.get("source") or "")
+    path = [str(h) for h in hit.get("heading_path") or [] if str(h) and str(h) != title]
+    label = " > ".join([title, *path] if title else path) or source
+    if label != source and source:
+        label = f"{label} ({source})"
     return f"[{n}] {label}"
 
 
 def format_sources(hits: list[Any]) -> str:
-    """Numbered sources, `[n] Title (source)` then the text, in the order given."""
+    """Numbered sources, `[n] Title > path (source)` then the text, in the order given."""
     return "\n\n".join(f"{source_header(n, hit)}\n{hit['text'].strip()}" for n, hit in enumerate(hits, start=1))
+
+
+def sources_system(hits: list[Any]) -> str:
+    """The system message shared by the answer, the judge and a retry (see SOURCES_SYSTEM)."""
+    return SOURCES_SYSTEM.format(sources=format_sources(hits) or "(none)")

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from agent.context import RunContext
+from agent.output_checks import check_answer
 from agent.prompts import (
     ABSTAIN_ANSWER,
     ANSWER_FEEDBACK,
@@ -15,7 +16,9 @@ from agent.prompts import (
     ANSWER_USER,
     CLARIFY_SYSTEM,
     DIRECT_SYSTEM,
-    format_sources,
+    FAILED_ANSWER,
+    REPLY_FEEDBACK,
+    sources_system,
 )
 from agent.state import AgentState, Hit
 from agent.types import Citation
@@ -103,15 +106,8 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if not kept:
         ctx.note("no relevant chunks: abstaining")
         return {"answer": ABSTAIN_ANSWER, "citations": [], "abstained": True}
-    user = ANSWER_USER.format(sources=format_sources(kept), question=state["question"])
+    messages = answer_messages(state, kept)
     retrying = state.get("next_action") == "regenerate" and state.get("feedback")
-    if retrying:
-        user += ANSWER_FEEDBACK.format(feedback=state["feedback"])
-    messages = [
-        {"role": "system", "content": ANSWER_SYSTEM},
-        *state.get("history", []),
-        {"role": "user", "content": user},
-    ]
     # a retry samples (the best-rated attempt is kept): at temperature 0 a small model often repeats itself
     temperature = ctx.config.retry_temperature if state.get("retries", 0) else 0.0
     result = ctx.chat.generate(
@@ -144,6 +140,20 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         "abstained": abstained,
         "next_action": "",
     }
+
+
+def answer_messages(state: AgentState, kept: list[Hit]) -> list[dict[str, Any]]:
+    """The answer prompt: the sources block as the system message (shared with the judge and retries, see
+    `prompts.SOURCES_SYSTEM`), the conversation, then the question and the instructions; a retry adds the
+    reviewer's feedback at the very end, so it shares the whole first attempt's prompt as a prefix."""
+    user = ANSWER_USER.format(question=state["question"], instructions=ANSWER_SYSTEM)
+    if state.get("next_action") == "regenerate" and state.get("feedback"):
+        user += ANSWER_FEEDBACK.format(feedback=state["feedback"])
+    return [
+        {"role": "system", "content": sources_system(kept)},
+        *state.get("history", []),
+        {"role": "user", "content": user},
+    ]
 
 
 def attribute_citations(answer: str, kept: list[Hit]) -> tuple[str, set[int]]:
@@ -204,15 +214,31 @@ def extract_citations(
 
 
 def _reply(state: AgentState, ctx: RunContext, system: str) -> dict[str, Any]:
-    messages = [
-        {"role": "system", "content": system},
-        *state.get("history", []),
-        {"role": "user", "content": state["question"]},
-    ]
-    result = ctx.chat.generate(messages, max_tokens=ctx.config.answer_max_tokens, on_token=ctx.token_sink())
-    answer = result.text.strip()
-    if not answer:
-        ctx.model_error("generate", "the model returned an empty reply")
-        return {"answer": "", "citations": [], "failed": True}
-    ctx.note(f"{state.get('route')} reply, {len(answer)} chars")
-    return {"answer": answer, "citations": []}
+    """A direct or clarifying reply. It passes the same output checks as every answer: a reply that is a tool
+    call, JSON or a pasted page is regenerated once with the reason, then replaced and marked failed."""
+    tool_names = ctx.deps.tools.names() if ctx.deps.tools is not None else []
+    user = state["question"]
+    for attempt in range(2):
+        messages = [
+            {"role": "system", "content": system},
+            *state.get("history", []),
+            {"role": "user", "content": user},
+        ]
+        result = ctx.chat.generate(messages, max_tokens=ctx.config.answer_max_tokens, on_token=ctx.token_sink())
+        answer = result.text.strip()
+        if not answer:
+            ctx.model_error("generate", "the model returned an empty reply")
+            return {"answer": "", "citations": [], "failed": True}
+        problem = check_answer(answer, tool_names=tool_names)
+        if problem is None:
+            ctx.note(f"{state.get('route')} reply, {len(answer)} chars" + (" (regenerated)" if attempt else ""))
+            return {"answer": answer, "citations": []}
+        ctx.model_error("generate", f"unusable reply ({problem.kind}): {_clip(answer)}")
+        user = state["question"] + REPLY_FEEDBACK.format(feedback=problem.feedback)
+    ctx.note(f"{state.get('route')} reply unusable twice: marked failed")
+    return {"answer": FAILED_ANSWER, "citations": [], "failed": True}
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"

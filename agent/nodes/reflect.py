@@ -14,9 +14,11 @@ from typing import Any
 from agent.budget import Call
 from agent.context import RunContext
 from agent.errors import ModelOutputError
+from agent.evidence import judge_skip_reason, strong_sources
 from agent.judge import JUDGE_MAX_TOKENS, CitedSource, judge, judge_messages
 from agent.nodes.grade import answer_call
-from agent.prompts import source_header
+from agent.output_checks import OutputProblem, check_answer
+from agent.prompts import ABSTAIN_FEEDBACK, FAILED_ANSWER, source_header
 from agent.state import AgentState
 from agent.types import Verdict
 
@@ -36,34 +38,54 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if state.get("route") != "documents":
         ctx.note("not applicable to this route")
         return {"next_action": "done"}
+
+    rejected = state.get("rejected", [])
+    # the output checks come first and apply with reflection off too: a tool call, JSON, a pasted page or a
+    # list of command lines is never returned as an answer
+    problem = output_problem(state, ctx)
+    if problem is not None:
+        feedback = problem.feedback
+        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, feedback, retries).to_dict()]
+        rejected = [*rejected, answer]
+        if can_retry and answer not in state.get("rejected", []) and _retry_fits(ctx, state, judge=True):
+            ctx.note(f"unusable answer ({problem.kind}): regenerate (retry {retries + 1}/{ctx.config.max_retries})")
+            return {**_retry(state, "regenerate", feedback, score=-1), "verdicts": verdicts, "rejected": rejected}
+        ctx.note(f"unusable answer ({problem.kind}); no retries left")
+        return {**_give_up(state, ctx, score=-1), "verdicts": verdicts, "rejected": rejected}
+
     if state.get("abstained"):
-        if state.get("attempts"):
-            ctx.note("abstained after a retry")
-            return _give_up(state, ctx, score=0)
-        ctx.note("abstained: nothing to judge")
-        return {"next_action": "done"}
+        return _after_abstention(state, ctx, can_retry)
     if not ctx.config.reflect:
         ctx.note("reflection off")
         return {"next_action": "done"}
 
-    rejected = state.get("rejected", [])
     if answer in rejected:
         # temperature-0 models repeat themselves: the same answer gets the same verdict, so stop here
         ctx.note(f"same answer as failed attempt {rejected.index(answer)}: not judged again")
         return _give_up(state, ctx, score=0)
 
-    problem = _cheap_failure(state)
-    if problem:
+    problem_text = _cheap_failure(state)
+    if problem_text:
         # cheap signals first: no judge call needed to reject these
-        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, problem, retries).to_dict()]
+        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, problem_text, retries).to_dict()]
         rejected = [*rejected, answer]
         if can_retry and _retry_fits(ctx, state, judge=True):
-            ctx.note(f"{problem} Regenerate (retry {retries + 1}/{ctx.config.max_retries})")
-            return {**_retry(state, "regenerate", problem, score=0), "verdicts": verdicts, "rejected": rejected}
-        ctx.note(f"{problem} No retries left")
+            ctx.note(f"{problem_text} Regenerate (retry {retries + 1}/{ctx.config.max_retries})")
+            return {**_retry(state, "regenerate", problem_text, score=0), "verdicts": verdicts, "rejected": rejected}
+        ctx.note(f"{problem_text} No retries left")
         return {**_give_up(state, ctx, score=0), "verdicts": verdicts, "rejected": rejected}
 
-    sources = cited_sources(state)
+    kept = state.get("kept", [])
+    skip = ctx.config.judge_skip and judge_skip_reason(state["question"], answer, kept, ctx.config.grade_thresholds)
+    if skip:
+        ctx.note(f"judge skipped ({skip})")
+        return {"next_action": "done", "failed": False}
+
+    # every kept source, in the answer prompt's order: the judge prompt shares the answer prompt's prefix
+    sources = [
+        CitedSource(n, hit["title"], hit["source"], hit["text"], tuple(hit["heading_path"]))
+        for n, hit in enumerate(kept, start=1)
+    ] or cited_sources(state)
     prompt = "".join(m["content"] for m in judge_messages(state["question"], answer, sources))
     if not ctx.budget.check("reflect", Call("judge", ctx.count_tokens(prompt) + 30, JUDGE_MAX_TOKENS)):
         ctx.note("skipped: over budget")
@@ -107,6 +129,29 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         return {**_give_up(state, ctx, score=score), "verdicts": verdicts, "rejected": rejected}
     ctx.note(f"failed {', '.join(failing)}: {action} (retry {retries + 1}/{ctx.config.max_retries})")
     return {**_retry(state, action, feedback, score=score), "verdicts": verdicts, "rejected": rejected}
+
+
+def output_problem(state: AgentState, ctx: RunContext) -> OutputProblem | None:
+    """The output checks (agent.output_checks) applied to this attempt's answer."""
+    tool_names = ctx.deps.tools.names() if ctx.deps.tools is not None else []
+    return check_answer(state.get("answer", ""), state.get("kept", []), tool_names)
+
+
+def _after_abstention(state: AgentState, ctx: RunContext, can_retry: bool) -> dict[str, Any]:
+    """An abstention stands when the evidence lacks the answer. When a kept source is strong evidence for the
+    question (agent.evidence), the model is asked once more, pointed at it."""
+    retries = state.get("retries", 0)
+    strong = strong_sources(state["question"], state.get("kept", []), ctx.config.grade_thresholds)
+    questioned = any(a.get("abstained") for a in state.get("attempts", []))
+    if strong and can_retry and not questioned and _retry_fits(ctx, state, judge=True):
+        numbers = ", ".join(f"[{n}]" for n in strong)
+        ctx.note(f"abstained although {numbers} is strong evidence: regenerate (retry {retries + 1})")
+        return _retry(state, "regenerate", ABSTAIN_FEEDBACK.format(numbers=numbers), score=0)
+    if state.get("attempts"):
+        ctx.note("abstained after a retry")
+        return _give_up(state, ctx, score=0)
+    ctx.note("abstained: nothing to judge")
+    return {"next_action": "done"}
 
 
 def _cheap_failure(state: AgentState) -> str:
@@ -158,6 +203,10 @@ def _give_up(state: AgentState, ctx: RunContext, *, score: int) -> dict[str, Any
         update |= {key: best[key] for key in ATTEMPT_KEYS} | {"answer_attempt": best_index}
     else:
         ctx.note("marked failed")
+    if best["score"] < 0 and best.get("answer"):
+        # the best attempt is still unusable output (a tool call, JSON, a pasted page): never shown as an answer
+        ctx.note("no usable attempt: the answer is replaced")
+        update |= {"answer": FAILED_ANSWER, "abstained": False}
     return update
 
 

@@ -1,15 +1,30 @@
 """tools: a bounded tool-calling loop. The model emits tool calls, the registry runs them, the results (errors
 included) go back as tool messages; after `max_tool_steps` model turns the model must answer without tools.
-The first turn must call a tool (`tool_choice="required"`): the router already decided one is needed."""
+
+No turn forces a call (`tool_choice` is "auto", then "none" on the last turn): the router's "tool" decision is
+a guess, and a forced first call makes a small model call some tool for any question (the calculator with the
+example from its own description). A call whose arguments copy the tool's description instead of the user's
+message is refused back to the model. A call the model writes as text (`{"name": ..., "arguments": ...}`) is run
+as the call it is; the final answer passes the output checks of every route (agent.output_checks), and one
+that still fails them is replaced and marked failed."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+from agent.chat_client import ToolCallRequest
 from agent.context import RunContext
-from agent.prompts import TOOLS_SYSTEM
+from agent.output_checks import check_answer, text_tool_calls
+from agent.prompts import FAILED_ANSWER, TOOLS_SYSTEM
 from agent.state import AgentState
-from tools.registry import ToolOutcome
+from tools.registry import ToolOutcome, ToolRegistry
+
+COPIED_EXAMPLE = (
+    "Error: the arguments {values} are the example from the tool's description, not something the user asked. "
+    "Call a tool only when the user's message needs it; otherwise answer the message directly."
+)
 
 
 def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
@@ -22,7 +37,9 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         *state.get("history", []),
         {"role": "user", "content": state["question"]},
     ]
+    asked = " ".join([state["question"], *(str(m.get("content") or "") for m in state.get("history", []))])
     schemas = registry.schemas()
+    names = registry.names()
     max_steps = max(1, ctx.config.max_tool_steps)
     calls_made = 0
     answer = ""
@@ -31,27 +48,35 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         result = ctx.chat.generate(
             messages,
             tools=schemas,
-            # the router decided a tool is needed: the first turn must call one (grammar-constrained on the
-            # local server); later turns may answer; the last must answer
-            tool_choice="none" if last else ("required" if step == 1 else "auto"),
+            tool_choice="none" if last else "auto",
             max_tokens=ctx.config.answer_max_tokens,
             on_token=ctx.token_sink(),
         )
-        if not result.tool_calls or last:
-            if result.tool_calls:
+        calls = list(result.tool_calls)
+        if not calls and not last:
+            written = text_tool_calls(result.text, names)
+            if written:
+                ctx.note(f"the model wrote {len(written)} tool call(s) as text: run as calls")
+                calls = [ToolCallRequest(f"text_call_{step}_{i}", c.name, c.arguments) for i, c in enumerate(written)]
+        if not calls or last:
+            if calls:
                 ctx.model_error("tools", "called tools after the last allowed step; calls ignored")
             answer = result.text.strip()
             break
         messages.append(
             {
                 "role": "assistant",
-                "content": result.text or None,
-                "tool_calls": [call.as_message_part() for call in result.tool_calls],
+                "content": None if calls is not result.tool_calls else (result.text or None),
+                "tool_calls": [call.as_message_part() for call in calls],
             }
         )
-        for call in result.tool_calls:
+        for call in calls:
             calls_made += 1
-            outcome: ToolOutcome = registry.execute(call.name, call.arguments)
+            copied = copied_example(registry, call.name, call.arguments, asked)
+            if copied:
+                outcome = ToolOutcome(content=COPIED_EXAMPLE.format(values=copied), error="copied example")
+            else:
+                outcome = registry.execute(call.name, call.arguments)
             if outcome.error:
                 ctx.model_error(f"tool {call.name}", outcome.error)
             ctx.note(f"{call.name}({call.arguments}) → {_clip(outcome.content)}")
@@ -59,8 +84,50 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if not answer:
         ctx.model_error("tools", "the model gave no final answer")
         return {"answer": "", "citations": [], "failed": True}
+    problem = check_answer(answer, tool_names=names)
+    if problem is not None:
+        ctx.model_error("tools", f"unusable final answer ({problem.kind}): {_clip(answer)}")
+        ctx.note("no usable answer: replaced, marked failed")
+        return {"answer": FAILED_ANSWER, "citations": [], "failed": True}
     ctx.note(f"answered after {calls_made} tool call(s)")
     return {"answer": answer, "citations": []}
+
+
+def copied_example(registry: ToolRegistry, name: str, arguments: str, asked: str) -> str:
+    """The argument values copied from a quoted example in the tool's description ("Example: "(2 + 3) * 4"")
+    when they share no word or number with what the user wrote and are not the parameter's default; "" for a
+    call whose arguments may come from the user."""
+    tool = registry.get(name)
+    if tool is None:
+        return ""
+    try:
+        values = json.loads(arguments)
+    except json.JSONDecodeError:
+        return ""
+    if not isinstance(values, dict) or not values:
+        return ""
+    properties = tool.parameters.get("properties", {}) if isinstance(tool.parameters, dict) else {}
+    described = " ".join([tool.description, *(str(p.get("description", "")) for p in properties.values())])
+    examples = {_squash(e) for e in _QUOTED.findall(described)}
+    user_tokens = set(_TOKEN.findall(asked.lower()))
+    copied = []
+    for key, value in values.items():
+        text = str(value)
+        default = properties.get(key, {}).get("default")
+        if _squash(text) not in examples or value == default or set(_TOKEN.findall(text.lower())) & user_tokens:
+            return ""
+        copied.append(repr(text))
+    return ", ".join(copied)
+
+
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
+_TOKEN = re.compile(r"[a-z]{3,}|\d+")
+
+
+def _squash(text: Any) -> str:
+    if isinstance(text, tuple):  # a findall group pair: one of them matched
+        text = next((t for t in text if t), "")
+    return "".join(str(text).lower().split())
 
 
 def _clip(text: str, limit: int = 120) -> str:

@@ -28,6 +28,9 @@ def make_agent(tmp_path: Path) -> Iterator[AgentFactory]:
         retriever: Any = "default",
         **config: Any,
     ) -> tuple[Agent, ScriptedChatClient]:
+        # the scripted tests are written around the judge's call: the strong-evidence skip is opted into by the
+        # tests of that rule
+        config.setdefault("judge_skip", False)
         chat = ScriptedChatClient(script)
         if retriever == "default":
             retriever = KeywordRetriever(CHUNKS if chunks is None else chunks)

@@ -1,0 +1,87 @@
+"""How strongly the kept chunks support a question or an answer: cheap, model-free signals.
+
+Two decisions use them:
+- a questioned abstention: when the model says the documents lack the answer but a kept chunk is strong
+  evidence for the question (`strong_sources`), reflection asks once more, pointing at that source;
+- the judge skip (`judge_skip_reason`): the judge is not called when the evidence is strong. The rule, all of:
+  1. every source the answer cites is strong evidence for the question: its retrieval score is confidently
+     relevant (the grader's cheap signal) and it holds most of the question's content words
+     (`QUESTION_COVERAGE`);
+  2. every sentence of the answer that makes a claim is lexically supported by the sources it cites: at least
+     `SENTENCE_SUPPORT` of its content words appear in them (a copied or paraphrased fact passes; an invented
+     number, command or name does not);
+  3. the answer already passed the output checks and cites something (checked before this runs).
+  Otherwise the judge runs as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from agent.nodes.grade import cheap_signal
+from agent.state import Hit
+
+QUESTION_COVERAGE = 0.5  # share of the question's content words a strong source contains
+SENTENCE_SUPPORT = 0.7  # share of a cited sentence's content words found in its cited sources
+_WORD = re.compile(r"[a-z0-9][a-z0-9_'-]{2,}")
+_CITATIONS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?=\s|$)|$)")
+_STOPWORD_TEXT = (
+    "the and for are but not you all any can had her was one our out has have been from this that with they will "
+    "what when where which who why how its also into than then them there these those such only other some more "
+    "most very about over does each use used uses using would should could your yours doing done make made get "
+    "want need tell give show way does did"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def content_words(text: str) -> set[str]:
+    return {w.strip("'-") for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+
+
+def question_coverage(question: str, hit: Hit) -> float:
+    """The share of the question's content words found in the chunk (its text, title and heading path)."""
+    words = content_words(question)
+    if not words:
+        return 0.0
+    vocabulary = content_words(" ".join([hit["text"], hit["title"], *hit["heading_path"]]))
+    return len(words & vocabulary) / len(words)
+
+
+def is_strong(question: str, hit: Hit, thresholds: dict[str, tuple[float, float]]) -> bool:
+    signal, _ = cheap_signal(hit, thresholds)
+    return signal == "relevant" and question_coverage(question, hit) >= QUESTION_COVERAGE
+
+
+def strong_sources(question: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]]) -> list[int]:
+    """The numbers [n] (1-based, the answer prompt's order) of the kept chunks that are strong evidence."""
+    return [n for n, hit in enumerate(kept, start=1) if is_strong(question, hit, thresholds)]
+
+
+def judge_skip_reason(
+    question: str, answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]]
+) -> str:
+    """Why the judge can be skipped for this answer (the module's rule), or "" when it must run."""
+    strong = set(strong_sources(question, kept, thresholds))
+    cited: set[int] = set()
+    for sentence in _SENTENCE.findall(answer):
+        numbers = {int(p) for group in _CITATIONS.findall(sentence) for p in group.split(",")}
+        words = content_words(_CITATIONS.sub("", sentence))
+        if not numbers:
+            if len(words) >= 3:
+                return ""  # an uncited claim: the judge decides
+            continue
+        if not numbers <= strong:
+            return ""
+        vocabulary: set[str] = set()
+        for n in numbers:
+            hit = kept[n - 1]
+            vocabulary |= content_words(" ".join([hit["text"], hit["title"], *hit["heading_path"]]))
+        if words and len(words & vocabulary) / len(words) < SENTENCE_SUPPORT:
+            return ""
+        cited |= numbers
+    if not cited:
+        return ""
+    listed = ", ".join(f"[{n}]" for n in sorted(cited))
+    return f"strong evidence: cites {listed}, each confidently relevant; every sentence supported"

@@ -1,0 +1,88 @@
+"""The output checks every route's final answer passes (agent/output_checks.py): tool calls, JSON, copies of
+the sources, pasted manual pages and lists of command lines are caught; answers in the user's terms are not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.output_checks import check_answer, copied_share, text_tool_calls
+
+MANUAL = {
+    "title": "git-clean(1) Manual Page",
+    "source": "git-clean.html",
+    "text": "NAME\n\ngit-clean - Remove untracked files from the working tree\n\nSYNOPSIS\n\n"
+    "git clean [-d] [-f] [-i] [-n] [-q] [-e <pattern>] [-x | -X] [--] [<pathspec>...]\n\nDESCRIPTION\n\n"
+    "Cleans the working tree by recursively removing files that are not under version control, starting from "
+    "the current directory. Normally, only files unknown to Git are removed, but if the -x option is specified, "
+    "ignored files are also removed. This can, for example, be useful to remove all build products.",
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "calculator", "arguments": {"expression": "2 + 3 * 4"}}',
+        '```json\n{"name": "current_time", "arguments": {}}\n```',
+        '<tool_call>\n{"name": "calculator", "arguments": {"expression": "1+1"}}\n</tool_call>',
+        '[{"type": "function", "function": {"name": "calculator", "arguments": "{\\"expression\\": \\"1\\"}"}}]',
+    ],
+)
+def test_a_tool_call_written_as_text_is_not_an_answer(text: str) -> None:
+    problem = check_answer(text, tool_names=["calculator", "current_time"])
+    assert problem is not None and problem.kind == "tool_call" and "tool call" in problem.feedback
+
+
+def test_a_tool_call_in_text_is_parsed_as_the_call_it_is() -> None:
+    [call] = text_tool_calls('{"name": "calculator", "arguments": {"expression": "17 * 23"}}', ["calculator"])
+    assert call.name == "calculator" and json.loads(call.arguments) == {"expression": "17 * 23"}
+    assert text_tool_calls('{"name": "teleport", "arguments": {}}', ["calculator"]) == []  # not one of the tools
+    assert text_tool_calls('Call {"name": "calculator"} for sums.', ["calculator"]) == []  # prose around it
+
+
+@pytest.mark.parametrize("text", ['{"answer": "use -x"}', "[1, 2, 3]", '{"answer": "cut off at the tok'])
+def test_json_is_not_an_answer(text: str) -> None:
+    problem = check_answer(text)
+    assert problem is not None and problem.kind == "json"
+
+
+def test_a_pasted_manual_page_or_source_header_is_not_an_answer() -> None:
+    pasted = "[1] git-clean(1) Manual Page | NAME | git-clean - Remove untracked files | SYNOPSIS ..."
+    assert check_answer(pasted, [MANUAL]).kind == "source_copy"  # type: ignore[union-attr]
+    synopsis = "To clean, see:\nSYNOPSIS\ngit clean [-d] [-f] [-i] [-n] [-q] [-e <pattern>] [-x | -X]"
+    assert check_answer(synopsis, [MANUAL]).kind == "manual_page"  # type: ignore[union-attr]
+    header = "git-clean(1) Manual Page (git-clean.html)\nNAME git-clean - Remove untracked files"
+    assert check_answer(header, [MANUAL]).kind == "source_copy"  # type: ignore[union-attr]
+
+
+def test_a_long_verbatim_copy_of_the_sources_is_not_an_answer() -> None:
+    copy = MANUAL["text"].split("DESCRIPTION\n\n")[1] + " [1]"
+    assert copied_share(copy, [MANUAL["text"]]) > 0.9
+    assert check_answer(copy, [MANUAL]).kind == "source_copy"  # type: ignore[union-attr]
+    # one copied sentence is an extractive answer, not a paste
+    extractive = (
+        "Only files unknown to Git are removed, but if the -x option is specified, ignored files are also removed [1]."
+    )
+    assert check_answer(extractive, [MANUAL]) is None
+
+
+def test_a_list_of_command_lines_is_not_an_answer() -> None:
+    listing = "git clean -n [1]\ngit clean -f [2]\ngit clean -fd [3]\ngit clean -x [4]"
+    assert check_answer(listing).kind == "command_list"  # type: ignore[union-attr]
+    bullets = "- `.mode csv`\n- `.import data.csv t1`\n- `.headers on`"
+    assert check_answer(bullets).kind == "command_list"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Use the -x option: git clean also removes ignored files then [1].",
+        "Run `git clean -n` first to see what would be removed [1]. Then:\n```\ngit clean -f\n```",
+        "Turn foreign key enforcement on with PRAGMA foreign_keys = ON; it is off by default [2].",
+        "The sources describe the calculator tool and its JSON arguments [1].",
+        "git-clean removes untracked files from the working tree [1].",
+    ],
+)
+def test_answers_in_the_users_terms_pass(text: str) -> None:
+    assert check_answer(text, [MANUAL], ["calculator"]) is None
