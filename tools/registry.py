@@ -218,7 +218,7 @@ def tool_from_function(fn: Callable[..., Any], *, name: str | None = None) -> To
     if not description:
         raise ToolDefinitionError(f"Tool {tool_name!r} needs a docstring: the model reads it to decide when to call.")
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:
         raise ToolDefinitionError(f"Tool {tool_name!r} has type hints that cannot be resolved: {exc}") from exc
     fields: dict[str, Any] = {}
