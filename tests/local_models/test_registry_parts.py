@@ -106,7 +106,8 @@ def test_the_registry_entry_matches_the_installed_wheels() -> None:
     recorded = [part.recorded() for part in spec.parts]
     assert all(r is not None for r in recorded), "every part is installed by pip (make install)"
     assert sum(r[1] or 0 for r in recorded if r is not None) == spec.size_bytes
-    assert [p.path().stat().st_size for p in spec.parts if p.path()] == [r[1] for r in recorded if r]
+    paths = [part.path() for part in spec.parts]
+    assert [p.stat().st_size for p in paths if p is not None] == [r[1] for r in recorded if r]
 
 
 def test_damage_in_a_copy_of_a_real_part_is_found_from_pips_record(
@@ -143,7 +144,12 @@ def test_a_verified_assembly_is_hashed_again_only_when_the_file_changed(
     path = materialize(spec, tmp_path / "models")
     hashed: list[Path] = []
     real_sha = registry.sha256_file
-    monkeypatch.setattr(registry, "sha256_file", lambda p: hashed.append(p) or real_sha(p))
+
+    def counting_sha(path: Path) -> str:
+        hashed.append(path)
+        return real_sha(path)
+
+    monkeypatch.setattr(registry, "sha256_file", counting_sha)
     assert materialize(spec, tmp_path / "models") == path and hashed == [], "unchanged: trusted from its stamp"
     data = bytearray(path.read_bytes())
     data[7] ^= 0xFF  # same size, changed in place: ctime moves, so the file is hashed, found bad, rebuilt
