@@ -8,6 +8,18 @@ own tokenizer (`Embedder.count_tokens`), and packed greedily into chunks of at m
 same section starts with the last units of the previous one, up to `overlap_tokens`. A unit longer
 than a chunk (a huge sentence, a minified line) is split at words, and a huge word at characters.
 
+Reference manuals (man pages, option lists, one huge page of pragmas) get one more level of structure, found
+in the text itself, because their loaders often give one section for the whole list (a JSONL record, a page
+whose entries are not headings): in a section longer than one chunk,
+- a manual page's section name on a line of its own (NAME, SYNOPSIS, OPTIONS...; at least two of them) starts
+  a sub-section with that name added to the heading path, so the page header (NAME, SYNOPSIS) is a chunk of
+  its own and never the start of every chunk;
+- an entry list (at least `MIN_ENTRIES` entries), where an entry starts at a short term line (`-x`,
+  `--force`, `.import FILE TABLE`, `PRAGMA foreign_keys;`, `date(time-value, ...)`) followed by its
+  description, is split per entry, the entry's first term line added to the heading path (kept in the
+  chunk's `heading_path`, shown in the answer prompt's source header).
+What reaches the prompt for an option question is then the option's own entry, not the page's opening.
+
 Each chunk's text is the exact slice `document.text[chunk.start:chunk.end]`. Its id is a sha1 of the
 document id, the document hash, the chunking signature (limits, overlap, embedder) and its position,
 so re-chunking the same content with the same settings gives the same ids.
@@ -23,13 +35,30 @@ from dataclasses import dataclass
 from retrieval.loaders.base import Document, Section
 from retrieval.types import Chunk, Embedder
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2  # 2: reference entries and ALL-CAPS section markers split long sections
 DEFAULT_OVERLAP_TOKENS = 32
 DEFAULT_MARGIN_TOKENS = 16  # room for special tokens and tokenizer differences at the joins
 
 PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 WORD = re.compile(r"\S+")
+MIN_ENTRIES = 3
+MIN_MARKERS = 2
+TERM_MAX_CHARS = 100
+HEADING_TERM_CHARS = 60
+# a term line of a reference entry: an option, a dot-command, a keyword statement, a function signature
+TERM_LINE = re.compile(
+    r"--?[A-Za-z0-9][\w-]*(?:[ ,=].*)?"
+    r"|\.[a-z][\w-]*(?:\s.*)?"
+    r"|[A-Z][A-Z_]{2,}\s+[\w.]+(?:\s*[(=;].*|\s*)"
+    r"|[A-Za-z_][\w.]*\([^()]*\)\s*;?"
+)
+# the section names of manual pages (man, asciidoc), written in capitals on a line of their own
+MARKER_LINE = re.compile(
+    r"NAME|SYNOPSIS|DESCRIPTION|OPTIONS|COMMANDS|SUBCOMMANDS|EXAMPLES?|SEE ALSO|ENVIRONMENT(?: VARIABLES)?|FILES"
+    r"|EXIT STATUS|RETURN VALUES?|NOTES|BUGS|REPORTING BUGS|AUTHORS?|CONFIGURATION|DISCUSSION|HISTORY|CAVEATS"
+    r"|DIAGNOSTICS|COPYRIGHT|STANDARDS|SECURITY|OUTPUT|USAGE"
+)
 
 
 def chunking_signature(
@@ -84,24 +113,29 @@ class Chunker:
     def chunk(self, document: Document) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in document.sections:
-            for start, end in self._spans(section.text):
-                index = len(chunks)
-                metadata = {**document.metadata, "format": document.format}
-                chunks.append(
-                    Chunk(
-                        id=self.chunk_id(document.doc_id, document.doc_hash, index),
-                        text=section.text[start:end],
-                        doc_id=document.doc_id,
-                        source=document.source,
-                        title=document.title,
-                        heading_path=list(section.heading_path),
-                        page=section.page,
-                        start=section.start + start,
-                        end=section.start + end,
-                        doc_hash=document.doc_hash,
-                        metadata=metadata,
+            parts: list[tuple[int, int, list[str]]] = [(0, len(section.text), [])]
+            if self.count_tokens(section.text) > self.budget:
+                parts = reference_parts(section.text)
+            for part_start, part_end, extra_path in parts:
+                for start, end in self._spans(section.text[part_start:part_end]):
+                    start, end = part_start + start, part_start + end
+                    index = len(chunks)
+                    metadata = {**document.metadata, "format": document.format}
+                    chunks.append(
+                        Chunk(
+                            id=self.chunk_id(document.doc_id, document.doc_hash, index),
+                            text=section.text[start:end],
+                            doc_id=document.doc_id,
+                            source=document.source,
+                            title=document.title,
+                            heading_path=[*section.heading_path, *extra_path],
+                            page=section.page,
+                            start=section.start + start,
+                            end=section.start + end,
+                            doc_hash=document.doc_hash,
+                            metadata=metadata,
+                        )
                     )
-                )
         return chunks
 
     # -- packing ----------------------------------------------------------------------------------
@@ -210,6 +244,53 @@ class Chunker:
         if current:
             pieces.append((current[0][0], current[-1][1], total))
         return pieces
+
+
+def reference_parts(text: str) -> list[tuple[int, int, list[str]]]:
+    """(start, end, heading path added) of the parts of a long section: split at ALL-CAPS section markers and
+    per reference entry (see the module docstring); the whole text with no added path when it has neither."""
+    paragraphs = _paragraphs(text)
+    markers = [i for i, (s, e) in enumerate(paragraphs) if MARKER_LINE.fullmatch(text[s:e])]
+    blocks: list[tuple[int, int, list[str]]] = []  # paragraph index ranges with their marker path
+    if len(markers) >= MIN_MARKERS:
+        if markers[0] > 0:
+            blocks.append((0, markers[0], []))
+        for k, first in enumerate(markers):
+            last = markers[k + 1] if k + 1 < len(markers) else len(paragraphs)
+            s, e = paragraphs[first]
+            blocks.append((first, last, [text[s:e]]))
+    else:
+        blocks.append((0, len(paragraphs), []))
+    parts: list[tuple[int, int, list[str]]] = []
+    for first, last, path in blocks:
+        for p_first, p_last, entry in _entries(text, paragraphs, first, last):
+            parts.append((paragraphs[p_first][0], paragraphs[p_last - 1][1], [*path, *entry]))
+    parts = [part for part in parts if part[1] > part[0]]
+    return parts if len(parts) > 1 else [(0, len(text), [])]
+
+
+def _entries(text: str, paragraphs: list[tuple[int, int]], first: int, last: int) -> list[tuple[int, int, list[str]]]:
+    """Paragraph ranges [first, last) split per reference entry: an entry starts at a term line that follows a
+    description (or opens the block) and runs to the next such start. Fewer than MIN_ENTRIES: one range."""
+    is_term = [_is_term(text[s:e]) for s, e in paragraphs[first:last]]
+    starts = [first + i for i, term in enumerate(is_term) if term and (i == 0 or not is_term[i - 1])]
+    # an entry needs a description: a run of term lines at the very end is not one
+    starts = [i for i in starts if any(not is_term[j - first] for j in range(i, last))]
+    if len(starts) < MIN_ENTRIES:
+        return [(first, last, [])] if last > first else []
+    ranges: list[tuple[int, int, list[str]]] = []
+    if starts[0] > first:
+        ranges.append((first, starts[0], []))
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else last
+        s, e = paragraphs[start]
+        term = " ".join(text[s:e].split())
+        ranges.append((start, end, [term if len(term) <= HEADING_TERM_CHARS else term[:HEADING_TERM_CHARS] + "…"]))
+    return ranges
+
+
+def _is_term(paragraph: str) -> bool:
+    return len(paragraph) <= TERM_MAX_CHARS and "\n" not in paragraph and bool(TERM_LINE.fullmatch(paragraph))
 
 
 def _paragraphs(text: str) -> list[tuple[int, int]]:
