@@ -122,7 +122,7 @@ def test_no_budget_skips_nothing(make_agent: AgentFactory) -> None:
 def test_config_rejects_impossible_values(field: str, value: float) -> None:
     from agent.types import AgentConfig
 
-    with pytest.raises(ValueError, match=f"AgentConfig.{field}"):
+    with pytest.raises(ValueError, match=f"AgentConfig\\n{field}"):
         AgentConfig(**{field: value})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"low 0\.6 is above high 0\.5"):
         AgentConfig(grade_thresholds={"dense": (0.6, 0.5)})

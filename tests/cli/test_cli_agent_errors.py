@@ -55,5 +55,7 @@ def test_bench_agent_malformed_question_set(tmp_path: Path) -> None:
 
 
 def test_invalid_settings_file(tmp_path: Path) -> None:
-    (tmp_path / "ragloop.toml").write_text('colection = "typo"\n')
-    assert_clean_error(ragloop(tmp_path, "ask", "What is BM25?"), "error: Invalid settings", "colection")
+    (tmp_path / "ragloop.toml").write_text('[retrieval]\ncolection = "typo"\n')
+    assert_clean_error(ragloop(tmp_path, "ask", "What is BM25?"), "error: invalid settings", "colection")
+    (tmp_path / "ragloop.toml").write_text('collection = "docs"\n')  # the flat layout of earlier versions
+    assert_clean_error(ragloop(tmp_path, "ask", "What is BM25?"), "belongs in the [retrieval] table")

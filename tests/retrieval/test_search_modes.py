@@ -46,6 +46,33 @@ def test_each_mode_finds_the_raft_leader_election_chunk(searcher_for: Callable[.
     assert scores == sorted(scores, reverse=True)
 
 
+def test_every_hybrid_candidate_carries_dense_and_bm25_scores(
+    searcher_for: Callable[..., HybridSearcher], embedder: SentenceTransformerEmbedder
+) -> None:
+    """Retrieval owns its scores: a chunk found by one retriever only is scored by the other, from the same
+    query embedding, so the agent's grader never has to re-embed or guess."""
+    import math
+
+    searcher = searcher_for(mode="hybrid", candidates=3)  # small pools: the two retrievers disagree
+    query = "Raft leader election timeouts"
+    result = searcher.run(query, k=6)
+    dense_ids = {h.chunk.id for h in searcher.run(query, k=3, mode="dense").hits}
+    bm25_ids = {h.chunk.id for h in searcher.run(query, k=3, mode="bm25").hits}
+    assert dense_ids != bm25_ids, "the test needs a chunk found by one retriever only"
+    vector = embedder.embed([query], kind="query")[0]
+    stored = searcher.collection.embeddings([h.chunk.id for h in result.hits])
+    for hit in result.hits:
+        assert {"dense", "bm25", "rrf"} <= set(hit.scores), hit.scores
+        if hit.chunk.id not in dense_ids:  # filled in from the stored vector: the cosine of the query's
+            a, b = vector, stored[hit.chunk.id]
+            cos = sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+                sum(x * x for x in a) * sum(y * y for y in b)
+            )
+            assert hit.scores["dense"] == pytest.approx(cos, abs=1e-5)
+        if hit.chunk.id not in bm25_ids:
+            assert hit.scores["bm25"] >= 0.0
+
+
 def test_hybrid_scores_are_rrf_of_the_two_rankings(searcher_for: Callable[..., HybridSearcher]) -> None:
     searcher = searcher_for(mode="hybrid", candidates=8)
     query = "keyword ranking fused with dense embeddings"
