@@ -7,21 +7,32 @@
     memory.forget(record_id)                         # the fact, its history, everywhere
 
 `for_user(name)` gives the same memory for another user (the store query filters by user).
+`open_memory(store, chat, settings)` builds it over a `retrieval.store.Store` (the composition root calls it);
+`chat` may be a zero-argument function returning the model, called on the first model call only (so listing
+or forgetting memories never starts a model server).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from memory.episodes import Episode, EpisodeMemory
 from memory.errors import MemoryStoreError
 from memory.facts import Decision, FactMemory
 from memory.settings import MemorySettings
-from memory.store import MemoryRecord, MemoryStore, Records, episodes_namespace, facts_namespace
+from memory.store import (
+    ChromaMemoryStore,
+    MemoryRecord,
+    MemoryStore,
+    Records,
+    episodes_namespace,
+    facts_namespace,
+)
 
 
 @dataclass
@@ -51,7 +62,7 @@ class Memory:
     ) -> None:
         self.settings = settings or MemorySettings()
         self.store = store
-        self.chat = chat
+        self.chat = chat if hasattr(chat, "structured") else LazyChat(chat)
         self.user = user or self.settings.user
         facts_namespace(self.user)  # a bad user name fails here, before any turn
         self.facts = FactMemory(
@@ -112,11 +123,13 @@ class Memory:
 
     # -- export / import (JSONL, one record a line) --------------------------------------------------
     def export(self, *, episodes: bool = False) -> Iterator[dict[str, Any]]:
-        for record in self.list():
-            yield {"kind": "fact", **record.to_dict()}
+        records = [("fact", r) for r in self.list()]
         if episodes:
-            for record in self.store.list(episodes_namespace(self.user)):
-                yield {"kind": "episode", **record.to_dict()}
+            records += [("episode", r) for r in self.store.list(episodes_namespace(self.user))]
+        for kind, record in records:
+            data = record.to_dict()
+            data.pop("score", None)
+            yield {"kind": kind, **data}
 
     def import_lines(self, lines: Iterable[str]) -> int:
         """Records from JSONL into this user's namespaces (ids kept, so importing twice changes nothing).
@@ -142,3 +155,34 @@ class Memory:
         for record in records:
             self.store.put(record)
         return len(records)
+
+
+class LazyChat:
+    """A chat model obtained on first use from `factory` (e.g. the runtime's lazily started local server)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._model: Any = None
+
+    def structured(self, messages: list[dict[str, Any]], schema: Any, **kwargs: Any) -> Any:
+        if self._model is None:
+            self._model = self._factory()
+        return self._model.structured(messages, schema, **kwargs)
+
+
+def open_memory(
+    store: Any,
+    chat: Any,
+    settings: MemorySettings,
+    *,
+    user: str | None = None,
+    embed_backend: str = "torch",
+    cache_dir: Path | None = None,
+) -> Memory:
+    """`Memory` over `settings.collection` in a `retrieval.store.Store`, embedded with the model the collection
+    was built with (default: the bundled MiniLM) on `embed_backend`."""
+    from retrieval.embedder import build_embedder
+
+    model = store.get_collection(settings.collection).embedder if store.has_collection(settings.collection) else None
+    embedder = build_embedder(model, embed_backend, cache_dir=cache_dir)
+    return Memory(ChromaMemoryStore(store, embedder, settings.collection), chat, user=user, settings=settings)

@@ -15,6 +15,7 @@ from agent.cli import (  # noqa: F401
     demo_cmd,
     ingest_cmd,
     mcp_cmd,
+    memory_cmd,
     models_cmd,
     reranker_cmd,
     search_cmd,

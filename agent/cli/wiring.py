@@ -37,6 +37,7 @@ from agent.settings import Settings
 if TYPE_CHECKING:
     from agent.chat_client import ChatClient
     from agent.run import Agent, AgentConfig, AgentDeps
+    from memory.service import Memory
     from retrieval.ingest import IngestReport
     from retrieval.search import HybridSearcher
     from retrieval.store import Store
@@ -166,6 +167,7 @@ class Runtime:
         self._stack = stack
         self._searchers: dict[str, HybridSearcher] = {}
         self._clients: tuple[ChatClient, ChatClient | None] | None = None
+        self._memory: Memory | None = None
         self._lock = threading.RLock()
 
     def searcher(self, collection: str | None = None) -> HybridSearcher:
@@ -205,13 +207,37 @@ class Runtime:
 
     def deps(self, config: AgentConfig | None = None, collection: str | None = None) -> AgentDeps:
         from agent.run import AgentDeps
+        from memory.threads import ThreadPolicy
         from tools.builtin import builtin_registry
 
         retriever = self.searcher(collection)  # a missing collection fails before any model starts
         chat, judge = self._models()
         return AgentDeps(
-            chat=chat, judge=judge, retriever=retriever, tools=builtin_registry(), config=config or self.settings.agent
+            chat=chat,
+            judge=judge,
+            retriever=retriever,
+            tools=builtin_registry(),
+            config=config or self.settings.agent,
+            memory=self.memory() if self.settings.memory.recall else None,
+            threads=ThreadPolicy(history_tokens=self.settings.memory.history_tokens),
         )
+
+    def memory(self, user: str | None = None) -> Memory:
+        """The long-term memory of `user` (default: settings.memory.user) in this store; its model calls use
+        the chat client, started only when a memory decision first needs it."""
+        from memory.service import open_memory
+
+        with self._lock:
+            if self._memory is None:
+                r = self.settings.retrieval
+                self._memory = open_memory(
+                    self.store,
+                    lambda: self.chat,
+                    self.settings.memory,
+                    embed_backend=r.embed_backend,
+                    cache_dir=self.settings.home / "onnx",
+                )
+            return self._memory if user is None else self._memory.for_user(user)
 
     def describe(self, config: AgentConfig | None = None, collection: str | None = None) -> dict[str, Any]:
         """The components actually in use (what `--json` reports as "runtime"): proof that settings arrived."""
