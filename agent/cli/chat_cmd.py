@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 HELP = """Type a question and press Enter. Commands:
   /sources   the sources of the last answer, with the quoted text and chunk ids
   /threads   saved threads (the current one is marked *); resume one with `ragloop chat --thread ID`
+  /memory    what ragloop remembers about you (`ragloop memory ...` to edit it)
   /reset     start a new thread (the current one stays saved)
   /help      this help
   /quit      leave (so do Ctrl-D and /exit)
@@ -92,6 +93,8 @@ class ChatSession:
             self.show_sources()
         elif name == "/threads":
             self.show_threads()
+        elif name == "/memory":
+            self.show_memory()
         elif name == "/reset":
             self.thread_id = None
             self.last = None
@@ -109,6 +112,16 @@ class ChatSession:
             typer.echo("the last answer cites no sources")
         else:
             print_sources(self.last, quotes=True)
+
+    def show_memory(self) -> None:
+        memory = self.agent.deps.memory
+        records = memory.list() if memory is not None else []
+        if memory is None:
+            typer.echo("long-term memory is off (--recall to turn it on)")
+        elif not records:
+            typer.echo(f"nothing remembered about {memory.user!r} yet")
+        for record in records:
+            typer.echo(f"{record.id[:8]}  {record.text}")
 
     def show_threads(self) -> None:
         threads = self.agent.list_threads()
@@ -139,12 +152,17 @@ class ChatSession:
         self.last = answer
         printer.finish(answer)
         print_answer_footer(answer, verbose=self.verbose)
+        turn = self.agent.wait_memory()  # after the answer is shown: extraction runs while it is read
+        for line in turn.remembered if turn is not None else []:
+            typer.secho(f"remembered: {line}", err=True, fg=typer.colors.CYAN)
+        if turn is not None and turn.error:
+            typer.secho(f"memory: {turn.error}", err=True, dim=True)
         sys.stdout.write("\n")
         sys.stdout.flush()
 
 
 @app.command("chat")
-@with_settings("models", "retrieval", "agent")
+@with_settings("models", "retrieval", "agent", "memory")
 def chat(settings: Settings, thread: ThreadOpt = None, verbose: VerboseOpt = False) -> None:
     """Chat with your documents: streamed answers with numbered sources; /help lists the commands."""
     from agent.cli.wiring import open_agent
