@@ -139,6 +139,7 @@ class KnowledgeTools:
         if not query.strip():
             raise ValueError("the query is empty: say what to look for")
         name = collection or self.ctx.default_collection
+        self.ctx.sessions.warm(name)  # models load outside the store's lock
         with self.ctx.sessions.open() as session:
             result = session.searcher(name).run(query, min(k, self.ctx.max_k), mode=mode)
         hits = [

@@ -61,6 +61,7 @@ class StoreSessions:
         self._reranker: Reranker | None = None
         self._bm25: dict[str, BM25Index] = {}
         self._models = threading.Lock()
+        self._collection_models: dict[str, str | None] = {}
 
     @contextlib.contextmanager
     def open(self) -> Iterator[Session]:
@@ -94,6 +95,28 @@ class StoreSessions:
             if self._users == 0 and self._store is not None:
                 store, self._store = self._store, None
                 store.close()
+
+    def warm(self, collection: str) -> None:
+        """Load the models a search of `collection` needs *before* taking the lock for the search, so a first
+        call (seconds of model loading) does not keep another process's ingest waiting. The store is opened
+        only for a moment, to read which embedding model the collection was built with."""
+        if self.embedder_model is None and collection not in self._collection_models:
+            with self.open() as session:
+                if not session.store.has_collection(collection):
+                    return  # the search itself reports the missing collection
+                stored = session.store.get_collection(collection).embedder
+            self._collection_models[collection] = stored.split("@", 1)[0] if stored else None
+        self.embedder(self.model_for(collection))
+        self.reranker()
+
+    def remember_model(self, collection: str, model: str | None) -> None:
+        self._collection_models[collection] = model
+
+    def model_for(self, collection: str) -> str | None:
+        """The embedding model for `collection`: the configured one, else the one it was built with."""
+        if self.embedder_model is not None:
+            return self.embedder_model
+        return self._collection_models.get(collection)
 
     # -- cached models ------------------------------------------------------------------------------
     def embedder(self, name: str | None) -> Any:
@@ -139,9 +162,10 @@ class Session:
         from retrieval.search import HybridSearcher
 
         coll = self.store.get_collection(collection)
-        name = owner_model = self.owner.embedder_model
-        if owner_model is None and coll.embedder:
+        name = self.owner.embedder_model
+        if name is None and coll.embedder:
             name = coll.embedder.split("@", 1)[0]
+            self.owner.remember_model(collection, name)
         visible = current_chunk_ids(self.store, collection)
         owner = self.owner
         weight = owner.rerank_weight
@@ -171,6 +195,7 @@ class SessionRetriever:
         self.wrap = wrap
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        self.sessions.warm(self.collection)
         with self.sessions.open() as session:
             searcher = session.searcher(self.collection)
             retriever: Retriever = self.wrap(searcher) if self.wrap else searcher
