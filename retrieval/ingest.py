@@ -12,6 +12,13 @@ is re-read. At the end the BM25 index is rebuilt from the manifest's chunks (sav
 `retrieval.bm25`); its fingerprint of chunk ids equals the manifest's, which is how a searcher sees that
 the BM25 index is current.
 
+Document ids are paths relative to the ingested folder, led by its name (`docs/guide/intro.md`; see
+`retrieval.loaders.document_id`), so the same folder ingested from elsewhere matches its documents; each
+document's `origin` (the absolute path it was read from) is what `prune` checks. A collection written by
+an older ragloop with absolute-path ids is re-keyed on its next ingest (a warning says so). Only regular
+files are read, at most `max_bytes` + 1 bytes each; symlinks out of the ingested folder are skipped
+unless `follow_symlinks`; every skipped file is counted by reason in the report.
+
 Only one ingest per collection at a time: the embedded store's lock guarantees it there; with a Chroma
 server, running two ingests into the same collection at once is not supported.
 """
@@ -22,7 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +59,25 @@ class IngestReport:
     total_chunks: int = 0
     orphans_removed: int = 0  # leftovers of an interrupted ingest, deleted at the start
     seconds: float = 0.0
+    skip_reasons: dict[str, int] = field(default_factory=dict)  # why files were skipped: reason -> count
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
+        why = ", ".join(f"{count} {reason}" for reason, count in sorted(self.skip_reasons.items()))
         return (
             f"{self.collection}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.skipped} skipped, {self.deleted} deleted; {self.chunks} chunks embedded "
-            f"({self.total_chunks} chunks in {self.total_documents} documents) in {self.seconds:.1f}s"
+            f"{self.skipped} skipped{f' ({why})' if why else ''}, {self.deleted} deleted; {self.chunks} chunks "
+            f"embedded ({self.total_chunks} chunks in {self.total_documents} documents) in {self.seconds:.1f}s"
         )
+
+    def skip(self, source: str, reason: str) -> None:
+        self.skipped += 1
+        category = reason.split(" (", 1)[0]
+        self.skip_reasons[category] = self.skip_reasons.get(category, 0) + 1
+        self.warnings.append(f"{source}: skipped: {reason}")
 
 
 @dataclass
@@ -103,15 +118,27 @@ def ingest(
     home: Path,
     glob: str | None = None,
     prune: bool = False,
+    follow_symlinks: bool = False,
     progress: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
     embed_batch: int = EMBED_BATCH,
     chunker: Chunker | None = None,
 ) -> IngestReport:
-    """Bring `collection` up to date with the files under `paths`; see the module docstring."""
+    """Bring `collection` up to date with the files under `paths`; see the module docstring.
+
+    Only regular files are read (never more than `max_bytes` + 1 bytes of one); a symlink whose target
+    lies outside its ingest root is skipped unless `follow_symlinks`. A `glob` that matches no file is a
+    `RetrievalError`, raised before anything is written."""
     started = time.perf_counter()
     roots = check_paths([Path(p) for p in paths])
     report = IngestReport(collection=check_collection_name(collection))
+    found = list(discover(roots, glob, follow_symlinks=follow_symlinks))
+    if glob is not None and not found and not (prune and store.has_collection(collection)):
+        raise RetrievalError(
+            f"No file under {', '.join(str(r) for r in roots)} matches --glob {glob!r}; nothing was ingested. "
+            "The pattern is matched against each file's name and its path relative to PATH "
+            "(e.g. '*.md' or 'guide/*.md'); quote it so the shell does not expand it."
+        )
     if not store.has_collection(collection):
         delete_manifest(store, collection)  # a manifest left by a collection deleted behind our back lies
     chunks_col = open_collection(store, collection, embedder)
@@ -135,14 +162,16 @@ def ingest(
     pending: list[_Pending] = []
     seen_docs: set[str] = set()
     read_files: set[str] = set()
-    found = list(discover(roots, glob))
+    moved: list[DocEntry] = []  # unchanged documents now read from another place
     report.files = len(found)
     for item in _bar(found, progress, "reading", "file"):
+        if item.skip is not None:
+            report.skip(file_key(item.path), item.skip)
+            continue
         try:
-            documents = load_file(item.path, max_bytes=max_bytes, warn=warn)
+            documents = load_file(item.path, doc_id=item.doc_id, max_bytes=max_bytes, warn=warn)
         except SkipFile as reason:
-            report.skipped += 1
-            warn(f"{file_key(item.path)}: skipped: {reason}")
+            report.skip(file_key(item.path), str(reason))
             continue
         read_files.add(file_key(item.path))
         for document in documents:
@@ -153,6 +182,8 @@ def ingest(
             previous = manifest.get(document.doc_id)
             if previous and previous.doc_hash == document.doc_hash and previous.signature == signature:
                 report.unchanged += 1
+                if previous.origin != document.origin:
+                    moved.append(replace(previous, origin=document.origin))
                 continue
             pending.append(_Pending(document, get_chunker().chunk(document), previous))
 
@@ -164,7 +195,16 @@ def ingest(
         and (entry.origin in read_files or (prune and _under(entry.origin, roots) and not _exists(entry.origin)))
     ]
 
+    rekeyed = sum(1 for doc_id in gone if doc_id == manifest.entries[doc_id].origin)
+    if rekeyed:
+        warn(
+            f"{rekeyed} documents were stored under absolute-path ids by an older ragloop; they now have ids "
+            "relative to the ingested folder (re-embedded once; later ingests from any location match them)"
+        )
+
     # 2. write: new chunks, then the manifest switch, then old chunks out
+    if moved:  # only their origin changes (what --prune checks): one atomic record write each
+        manifest.put(moved)
     if pending or gone:
         manifest.mark_dirty()
         _commit(pending, chunks_col, manifest, embedder, signature, embed_batch, progress, report)

@@ -183,3 +183,17 @@ def current_chunk_ids(store: Store, collection: str) -> set[str] | None:
     one was interrupted. None for a collection without a manifest (filled by other means than `ingest`)."""
     manifest = Manifest.open(store, collection, create=False)
     return None if manifest is None else manifest.chunk_ids()
+
+
+def interrupted_ingest_warning(store: Store, collection: str) -> str | None:
+    """A warning to show before searching `collection` when its last ingest did not finish (the manifest's
+    `dirty` flag is still set), else None. Searches then see only the documents that ingest had committed."""
+    manifest = Manifest.open(store, collection, create=False)
+    if manifest is None or not manifest.dirty:
+        return None
+    since = manifest.state.get("since")
+    when = time.strftime(" (started %Y-%m-%d %H:%M UTC)", time.gmtime(since)) if isinstance(since, int | float) else ""
+    return (
+        f"the last ingest into {collection!r}{when} did not finish (interrupted, or still running), so the "
+        "collection may be missing documents; run the same `ragloop ingest` again to complete it"
+    )

@@ -9,10 +9,12 @@ section's offset into that text, which is what chunk offsets point into.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 SECTION_SEPARATOR = "\n\n"
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -85,20 +87,63 @@ def make_document(
     )
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """Open `path` for reading if it is a regular file; `SkipFile` for anything else (device, FIFO, socket,
+    directory) or when it cannot be opened. O_NONBLOCK so that opening a FIFO never waits for a writer, and
+    the type is checked again on the open descriptor, so a file swapped after the first look is caught too."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise SkipFile(_unreadable(exc)) from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise SkipFile(f"not a regular file ({file_kind(info.st_mode)})")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SkipFile(_unreadable(exc)) from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise SkipFile(f"not a regular file ({file_kind(mode)})")
+    return os.fdopen(fd, "rb")
+
+
+def file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISLNK, "symlink"),
+    ]
+    return next((name for check, name in kinds if check(mode)), "special file")
+
+
+def _unreadable(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "unreadable (permission denied)"
+    return f"unreadable ({exc.strerror or exc})"
+
+
+def _oversized(size: int, max_bytes: int, at_least: bool = False) -> SkipFile:
+    shown = f"{'more than ' if at_least else ''}{size / 1e6:.1f} MB"
+    return SkipFile(f"oversized ({shown} > limit of {max_bytes / 1e6:.1f} MB; see --max-mb)")
+
+
 def read_bytes(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, or `SkipFile` naming why it cannot be used (unreadable, oversized, empty)."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
-    if size > max_bytes:
-        raise SkipFile(f"oversized ({size / 1e6:.1f} MB > limit of {max_bytes / 1e6:.1f} MB; see --max-mb)")
-    try:
-        data = path.read_bytes()
-    except PermissionError as exc:
-        raise SkipFile("unreadable (permission denied)") from exc
-    except OSError as exc:
-        raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
+    """The file's bytes, or `SkipFile` naming why it cannot be used (not a regular file, unreadable,
+    oversized, empty). Never reads more than `max_bytes + 1` bytes, whatever the file claims its size is."""
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            raise _oversized(size, max_bytes)
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise SkipFile(_unreadable(exc)) from exc
+    if len(data) > max_bytes:  # the file grew, or reports a wrong size
+        raise _oversized(max_bytes, max_bytes, at_least=True)
     if not data.strip():
         raise SkipFile("empty")
     return data

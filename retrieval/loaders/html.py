@@ -7,9 +7,19 @@ renders. The title is `<title>`, else the first `<h1>`, else the file name.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
-from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4 import (
+    BeautifulSoup,
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    PageElement,
+    ProcessingInstruction,
+    Tag,
+)
 
 from retrieval.loaders.base import Document, Section, Warn, content_hash, make_document, read_text, title_from_stem
 
@@ -50,8 +60,18 @@ class _Walker:
             self.events.append(("para", 0, text))
         self.buffer = []
 
-    def walk(self, node: Tag) -> None:
-        for child in node.children:
+    def walk(self, root: Tag) -> None:
+        """Depth-first over `root`'s descendants with an explicit stack: any nesting depth is fine."""
+        stack: list[tuple[Iterator[PageElement], str | None]] = [(iter(root.children), None)]
+        while stack:
+            children, block = stack[-1]
+            child = next(children, None)
+            if child is None:  # this element is done
+                stack.pop()
+                if block is not None:
+                    self.flush()
+                    self.in_pre -= block == "pre"
+                continue
             if isinstance(child, NON_TEXT):
                 continue
             if isinstance(child, NavigableString):
@@ -67,11 +87,9 @@ class _Walker:
             elif child.name in BLOCKS:
                 self.flush()
                 self.in_pre += child.name == "pre"
-                self.walk(child)
-                self.flush()
-                self.in_pre -= child.name == "pre"
+                stack.append((iter(child.children), child.name))
             else:
-                self.walk(child)
+                stack.append((iter(child.children), None))
 
 
 def parse_html(markup: str) -> tuple[str, list[Section]]:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from retrieval.loaders.base import Document, Section, SkipFile, Warn, content_hash, make_document
+from retrieval.loaders.base import Document, Section, SkipFile, Warn, content_hash, make_document, open_regular
 
 RESERVED = {"id", "_id", "title", "text"}
 
@@ -31,39 +31,47 @@ def _scalar_metadata(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    try:
-        with path.open("rb") as handle:
-            yield from enumerate(handle, start=1)
-    except PermissionError as exc:
-        raise SkipFile("unreadable (permission denied)") from exc
-    except OSError as exc:
-        raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
+def _lines(path: Path, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) pairs; a line longer than `max_bytes` comes as None (it is skipped, unread)."""
+    with open_regular(path) as handle:
+        number = 0
+        while True:
+            try:
+                raw = handle.readline(max_bytes + 1)
+            except OSError as exc:
+                raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
+            if not raw:
+                return
+            number += 1
+            if len(raw) > max_bytes and not raw.endswith(b"\n"):
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # the rest of the oversized line, read in bounded pieces and dropped
+                yield number, None
+                continue
+            yield number, raw
 
 
 def load_jsonl(path: Path, doc_id: str, *, max_bytes: int, warn: Warn) -> list[Document]:
     """Read line by line: the size limit applies to each record (a JSONL file is many documents)."""
-    try:
-        path.stat()
-    except OSError as exc:
-        raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
     documents: list[Document] = []
     seen: set[str] = set()
     blank = True
-    for number, raw in _lines(path):
+    for number, raw in _lines(path, max_bytes):
+        where = f"{path}:{number}"
+        if raw is None or len(raw.rstrip(b"\r\n")) > max_bytes:
+            blank = False
+            size = f"more than {max_bytes / 1e6:.1f}" if raw is None else f"{len(raw) / 1e6:.1f}"
+            warn(f"{where}: line skipped: oversized record ({size} MB > {max_bytes / 1e6:.1f} MB)")
+            continue
         if number == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
         if not raw.strip():
             continue
         blank = False
-        where = f"{path}:{number}"
         if b"\x00" in raw:
             if number == 1:
                 raise SkipFile("binary (contains NUL bytes)")
             warn(f"{where}: line skipped: contains NUL bytes")
-            continue
-        if len(raw) > max_bytes:
-            warn(f"{where}: line skipped: oversized record ({len(raw) / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB)")
             continue
         try:
             line = raw.decode("utf-8")
@@ -74,6 +82,9 @@ def load_jsonl(path: Path, doc_id: str, *, max_bytes: int, warn: Warn) -> list[D
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             warn(f"{where}: line skipped: malformed JSON ({exc.msg})")
+            continue
+        except RecursionError:
+            warn(f"{where}: line skipped: JSON nested too deeply to read")
             continue
         if not isinstance(record, dict):
             warn(f"{where}: line skipped: not a JSON object")

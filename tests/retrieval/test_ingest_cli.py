@@ -58,7 +58,9 @@ def test_ingest_json_then_collections(tmp_path: Path, env: dict[str, str]) -> No
     out, err = _invoke(env, "ingest", str(corpus), "--collection", "notes")
     assert err.strip() == f"warning: {corpus / 'blob.bin'}: skipped: binary (contains NUL bytes)"
     summary = out.strip().splitlines()[-1]
-    assert summary.startswith("notes: 0 added, 0 updated, 7 unchanged, 1 skipped, 0 deleted; 0 chunks embedded")
+    assert summary.startswith(
+        "notes: 0 added, 0 updated, 7 unchanged, 1 skipped (1 binary), 0 deleted; 0 chunks embedded"
+    )
 
     rows = json.loads(_invoke(env, "collections", "list", "--json")[0])
     assert rows == [{"name": "notes", "documents": 7, "chunks": report["total_chunks"], "embedder": "all-MiniLM-L6-v2"}]
@@ -117,3 +119,14 @@ def test_ingest_through_a_chroma_server(
         assert_clean(store, home, "srv-docs")
         store.delete_collection("srv-docs")
         store.delete_collection(manifest_name("srv-docs"))
+
+
+def test_glob_matching_nothing_is_an_error_through_the_cli(tmp_path: Path, env: dict[str, str]) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    done = _ragloop(env, "ingest", str(corpus), "--glob", "*.rst", "--collection", "empty")
+    assert done.returncode == 2, done.stderr
+    assert "matches --glob '*.rst'" in done.stderr and "nothing was ingested" in done.stderr
+    assert "Traceback" not in done.stderr
+    listed = _ragloop(env, "collections", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []  # no empty collection left behind

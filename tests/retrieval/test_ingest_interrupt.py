@@ -17,7 +17,7 @@ from ingest_fixtures import assert_clean, check_consistent
 
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.ingest import ingest
-from retrieval.loaders import content_hash, file_key
+from retrieval.loaders import content_hash, document_id
 from retrieval.manifest import current_chunk_ids
 from retrieval.search import build_searcher
 from retrieval.store import open_store
@@ -79,7 +79,7 @@ def _write_version(corpus: Path, version: int) -> dict[str, str]:
         path = corpus / f"doc{i:02d}.md"
         data = f"# Document {i}\n\nVersion {version} of document {i} mentions topic {i * 7 % 5}.\n"
         path.write_text(data, encoding="utf-8")
-        hashes[file_key(path)] = content_hash(data.encode("utf-8"))
+        hashes[document_id(path, corpus)] = content_hash(data.encode("utf-8"))
     return hashes
 
 

@@ -12,7 +12,7 @@ from ingest_fixtures import JSONL_RECORDS, assert_clean, write_corpus, write_jso
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import RetrievalError
 from retrieval.ingest import IngestReport, ingest
-from retrieval.loaders import file_key
+from retrieval.loaders import document_id
 from retrieval.manifest import manifest_name
 from retrieval.store import Store, open_store
 from retrieval.testing import CountingEmbedder, HashEmbedder
@@ -49,7 +49,7 @@ def test_ingest_every_format(tmp_path: Path, home: Path, store: Store, counting:
     assert report.chunks == report.total_chunks == counting.texts > 0
     assert counting.kinds == ["document"] * counting.calls
     manifest = assert_clean(store, home, COLLECTION)
-    assert set(manifest.entries) == {file_key(p) for k, p in files.items() if k != "jsonl"} | {
+    assert set(manifest.entries) == {f"corpus/{p.name}" for k, p in files.items() if k != "jsonl"} | {
         "rec-volcano",
         "rec-glacier",
     }
@@ -60,7 +60,7 @@ def test_ingest_every_format(tmp_path: Path, home: Path, store: Store, counting:
         return chunks.query(vector, k=1)[0][0]
 
     pdf_hit = best("How often should the boiler be descaled?")
-    assert (pdf_hit.doc_id, pdf_hit.page, pdf_hit.title) == (file_key(files["pdf"]), 2, "Espresso machine manual")
+    assert (pdf_hit.doc_id, pdf_hit.page, pdf_hit.title) == ("corpus/manual.pdf", 2, "Espresso machine manual")
     md_hit = best("What soil pH do blueberries need?")
     assert md_hit.heading_path == ["Soil", "Acidity"] and md_hit.title == "Gardening handbook"
     assert md_hit.metadata["audience"] == "beginners" and md_hit.metadata["format"] == "markdown"
@@ -95,7 +95,7 @@ def test_reingest_unchanged_does_no_embedding_work(
 def test_changed_file_replaces_its_chunks(tmp_path: Path, home: Path, store: Store, counting: CountingEmbedder) -> None:
     files = write_corpus(tmp_path / "corpus")
     run(store, home, counting, tmp_path / "corpus")
-    key = file_key(files["txt"])
+    key = document_id(files["txt"], tmp_path / "corpus")
     chunks = store.get_collection(COLLECTION)
     old_ids = set(chunks.ids(where={"doc_id": key}))
     assert old_ids
@@ -138,16 +138,17 @@ def test_prune_deletes_documents_of_missing_files(
 
     without = run(store, home, counting, tmp_path / "corpus")
     assert without.deleted == 0
-    assert file_key(files["md"]) in assert_clean(store, home, COLLECTION).entries
+    assert document_id(files["md"], tmp_path / "corpus") in assert_clean(store, home, COLLECTION).entries
 
     # --glob limits the walk, but files that still exist are never pruned
     pruned = run(store, home, counting, tmp_path / "corpus", prune=True, glob="*.pdf")
     assert pruned.deleted == 3  # garden.md and the two JSONL records
     manifest = assert_clean(store, home, COLLECTION)
-    assert file_key(files["md"]) not in manifest.entries and "rec-volcano" not in manifest.entries
-    assert file_key(files["txt"]) in manifest.entries  # exists, only filtered out by --glob
-    assert file_key(other / "keep.md") in manifest.entries  # outside the pruned root
-    assert store.get_collection(COLLECTION).get(where={"doc_id": file_key(files["md"])}) == []
+    md_id = document_id(files["md"], tmp_path / "corpus")
+    assert md_id not in manifest.entries and "rec-volcano" not in manifest.entries
+    assert document_id(files["txt"], tmp_path / "corpus") in manifest.entries  # exists, only filtered out by --glob
+    assert "other/keep.md" in manifest.entries  # outside the pruned root
+    assert store.get_collection(COLLECTION).get(where={"doc_id": md_id}) == []
 
 
 def test_bad_files_are_skipped_with_warnings(

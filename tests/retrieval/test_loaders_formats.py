@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ingest_fixtures import JSONL_RECORDS, make_pdf, write_corpus, write_jsonl
 
-from retrieval.loaders import Document, discover, file_key, load_file
+from retrieval.loaders import Document, discover, document_id, file_key, load_file
 
 
 def _load_one(path: Path) -> Document:
@@ -28,7 +28,8 @@ def test_markdown_front_matter_headings_and_metadata(tmp_path: Path) -> None:
     assert doc.title == "Gardening handbook"
     assert doc.format == "markdown"
     assert doc.metadata == {"audience": "beginners"}
-    assert doc.doc_id == doc.origin == file_key(files["md"])
+    assert doc.origin == file_key(files["md"])
+    assert doc.doc_id == f"{tmp_path.name}/garden.md"  # a file named directly: led by its folder's name
     paths = [s.heading_path for s in doc.sections]
     assert paths == [[], ["Soil"], ["Soil", "Acidity"], ["Watering"]]
     assert "title: Gardening" not in doc.text  # front matter is not text
@@ -197,4 +198,20 @@ def test_sources_are_absolute_whatever_the_path_given(tmp_path: Path, monkeypatc
     (tmp_path / "docs" / "a.md").write_text("# A\n\ntext")
     monkeypatch.chdir(tmp_path)
     doc = _load_one(Path("docs/a.md"))
-    assert doc.source == doc.doc_id == (tmp_path / "docs" / "a.md").as_posix()
+    assert doc.source == doc.origin == (tmp_path / "docs" / "a.md").as_posix()
+    assert doc.doc_id == "docs/a.md"
+
+
+def test_document_ids_are_relative_to_the_ingested_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for place in ("here", "there"):
+        (tmp_path / place / "docs" / "guide").mkdir(parents=True)
+        (tmp_path / place / "docs" / "guide" / "intro.md").write_text("# Intro\n\ntext")
+    ids = set()
+    for place in ("here", "there"):
+        root = tmp_path / place / "docs"
+        ids |= {found.doc_id for found in discover([root])}
+        monkeypatch.chdir(tmp_path / place)
+        ids |= {found.doc_id for found in discover([Path("docs")])}
+    assert ids == {"docs/guide/intro.md"}
+    intro = tmp_path / "here" / "docs" / "guide" / "intro.md"
+    assert document_id(intro, intro) == "guide/intro.md"  # named directly: led by its own folder's name
