@@ -138,6 +138,10 @@ class ToolRegistry:
         self._tools[tool.name] = tool
         return tool
 
+    def remove(self, name: str) -> None:
+        """Withdraw a tool (e.g. of an MCP server that stopped): the model is no longer offered it."""
+        self._tools.pop(name, None)
+
     def __len__(self) -> int:
         return len(self._tools)
 

@@ -208,7 +208,7 @@ class Runtime:
     def deps(self, config: AgentConfig | None = None, collection: str | None = None) -> AgentDeps:
         from agent.run import AgentDeps
         from memory.threads import ThreadPolicy
-        from tools.builtin import builtin_registry
+        from tools.mcp_client import agent_tools
 
         retriever = self.searcher(collection)  # a missing collection fails before any model starts
         chat, judge = self._models()
@@ -216,7 +216,7 @@ class Runtime:
             chat=chat,
             judge=judge,
             retriever=retriever,
-            tools=builtin_registry(),
+            tools=agent_tools(self.settings.mcp.servers, self._stack),  # built-ins + allowed MCP tools
             config=config or self.settings.agent,
             memory=self.memory() if self.settings.memory.recall else None,
             threads=ThreadPolicy(history_tokens=self.settings.memory.history_tokens),
