@@ -65,7 +65,7 @@ class FactMemory:
         chat: Any,  # a `ChatModel` (structured output): agent.chat_client.ChatClient or ScriptedChatClient
         *,
         recall_k: int = 4,
-        recall_threshold: float = 0.4,
+        recall_threshold: float = 0.3,
         duplicate_similarity: float = 0.92,
     ) -> None:
         self.store = store
@@ -123,7 +123,7 @@ class FactMemory:
             return Decision("NOOP", fact, record, "model", True)
         if action == "UPDATE" and not content_words(text) >= content_words(fact) - content_words(record.text):
             text = fact  # a merge that lost words of the new fact: keep the new fact as said
-        reason = why or (f"contradicted by: {fact}" if action == "SUPERSEDE" else f"refined by: {fact}")
+        reason = f"{'contradicted' if action == 'SUPERSEDE' else 'refined'} by: {fact}" + (f" ({why})" if why else "")
         updated = self.store.update(namespace, record.id, text, action=action, why=reason)
         return Decision(action, fact, updated, "model", True)
 

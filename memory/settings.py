@@ -21,7 +21,7 @@ class MemorySettings(BaseModel):
     )
     recall_k: int = Field(4, ge=0, le=20, description="Memories recalled into a prompt, at most.")
     recall_threshold: float = Field(
-        0.4, ge=0.0, le=1.0, description="Least hybrid similarity (0..1) for a memory to be recalled."
+        0.3, ge=0.0, le=1.0, description="Least hybrid similarity (0..1) for a memory to be recalled."
     )
     duplicate_similarity: float = Field(
         0.92,

@@ -10,12 +10,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from agent.testing import ScriptedChatClient
+from memory.service import Memory
+from memory.settings import MemorySettings
 from memory.store import ChromaMemoryStore
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.store import open_store
@@ -88,3 +92,22 @@ def memory_store(
     collection = f"memory-{uuid.uuid4().hex[:8]}"  # the server is shared by the session's tests
     with open_store(home, url) as store:
         yield ChromaMemoryStore(store, embedder, collection=collection)
+
+
+@pytest.fixture
+def embedded_store(tmp_path: Path) -> Iterator[Any]:
+    """The embedded Chroma store in the test's home (a `retrieval.store.Store`)."""
+    with open_store(tmp_path) as store:
+        yield store
+
+
+@pytest.fixture
+def make_memory(embedded_store: Any, embedder: SentenceTransformerEmbedder) -> Callable[..., Memory]:
+    """`make_memory(script, user="alice", **settings)` → (Memory over the embedded store, its scripted model)."""
+
+    def factory(script: Any = (), *, user: str = "alice", **settings: Any) -> Memory:
+        chat = script if isinstance(script, ScriptedChatClient) else ScriptedChatClient(script)
+        store = ChromaMemoryStore(embedded_store, embedder)
+        return Memory(store, chat, user=user, settings=MemorySettings(**settings))
+
+    return factory
