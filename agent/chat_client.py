@@ -24,6 +24,7 @@ says so. Other errors are not retried.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -199,6 +200,7 @@ class ChatClient:
         )
         self.exact_token_counts: bool | None = None  # None until the first count asks the server
         self._counts: OrderedDict[str, int] = OrderedDict()
+        self._counts_lock = threading.Lock()
 
     def close(self) -> None:
         self._client.close()
@@ -210,18 +212,22 @@ class ChatClient:
         return self.count_tokens_many([text])[0]
 
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
-        """Counts for many texts in at most one request; texts counted before come from the cache."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._counts))
+        """Counts for many texts in one request (split only when very large); counted texts come from the cache.
+
+        Thread-safe: the cache is locked, the request is not (two threads may count the same new text)."""
+        with self._counts_lock:
+            known = {t: self._counts[t] for t in texts if t in self._counts}
+            for text in known:
+                self._counts.move_to_end(text)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            for text, n in zip(missing, self._tokenize(missing), strict=True):
-                self._counts[text] = n
-            while len(self._counts) > COUNT_CACHE_SIZE:
-                self._counts.popitem(last=False)
-        counts = []
-        for text in texts:
-            self._counts.move_to_end(text)
-            counts.append(self._counts[text])
-        return counts
+            fresh = dict(zip(missing, self._tokenize(missing), strict=True))
+            known.update(fresh)
+            with self._counts_lock:
+                self._counts.update(fresh)
+                while len(self._counts) > COUNT_CACHE_SIZE:
+                    self._counts.popitem(last=False)
+        return [known[text] for text in texts]
 
     def _tokenize(self, texts: list[str]) -> list[int]:
         counts: list[int] = []
