@@ -116,9 +116,17 @@ def build_server(registry: ToolRegistry, context: ToolContext | None = None, *, 
                 LOG.debug("progress notification not sent", exc_info=True)
 
         call = CallContext(on_progress=on_progress)
+
+        def run() -> Any:
+            outcome = registry.run(tool, raw, call)
+            if call.cancelled and outcome.error is not None:
+                LOG.info("tool %s stopped after the client cancelled it", tool.name)
+            return outcome
+
         try:
-            outcome = await anyio.to_thread.run_sync(lambda: registry.run(tool, raw, call), abandon_on_cancel=True)
+            outcome = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
+            LOG.info("tool %s cancelled by the client", tool.name)
             call.cancel()  # the worker stops at its next check
             raise
         if outcome.error is not None:
