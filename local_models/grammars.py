@@ -76,7 +76,9 @@ def check_schema(schema: Any, param: str, where: str) -> dict[str, Any]:
     try:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise InvalidRequestError(f"{where} is not a valid JSON schema: {exc.message}", param) from exc
+        raise InvalidRequestError(f"{where} is not a valid JSON schema: {exc.message[:300]}", param) from exc
+    except RecursionError as exc:  # e.g. a regex the `re` parser recurses on; bounded above, but never a 500
+        raise InvalidRequestError(f"{where} is too deeply nested to check; simplify it.", param) from exc
     bad = sorted(_unenforceable_keywords(schema))
     if bad:
         raise InvalidRequestError(

@@ -7,6 +7,10 @@ request is refused with a 400 that names the keyword and the bound when:
 
 - a repetition keyword (`maxLength`, `minLength`, `maxItems`, `minItems`) or a `pattern` quantifier
   exceeds `MAX_REPEAT`;
+- all of them together would expand to more than `MAX_TOTAL_REPEAT` copies of a rule: nested pattern
+  quantifiers multiply (`^((a{0,999}){0,999})$` is a million copies, which the converter would spend
+  minutes building while the model waits), sequential ones and separate keywords add up;
+- a `pattern` nests its groups deeper than `MAX_PATTERN_GROUPS` (Python's regex parser recurses);
 - the schema nests deeper than `MAX_SCHEMA_DEPTH` objects/arrays (checked iteratively: a schema nested
   400 deep must not hit Python's recursion limit either);
 - the generated grammar is larger than `MAX_GRAMMAR_CHARS` or nests its groups deeper than
@@ -23,6 +27,8 @@ from typing import Any
 from local_models.types import InvalidRequestError
 
 MAX_REPEAT = 1000
+MAX_TOTAL_REPEAT = 20_000
+MAX_PATTERN_GROUPS = 32
 MAX_SCHEMA_DEPTH = 64
 MAX_GRAMMAR_CHARS = 200_000
 MAX_GRAMMAR_NESTING = 1000
@@ -34,6 +40,7 @@ _VALUE_KEYWORDS = frozenset({"enum", "const", "default", "examples"})  # their v
 def check_schema_bounds(schema: Any, param: str, where: str) -> None:
     """Raise `InvalidRequestError(param=param)` when `schema` exceeds one of the bounds above."""
     stack: list[tuple[Any, int, str, bool]] = [(schema, 1, where, False)]
+    total = 0
     while stack:
         node, depth, path, is_data = stack.pop()
         if depth > MAX_SCHEMA_DEPTH:
@@ -43,7 +50,14 @@ def check_schema_bounds(schema: Any, param: str, where: str) -> None:
             )
         if isinstance(node, dict):
             if not is_data:
-                _check_keywords(node, param, path)
+                total += _check_keywords(node, param, path)
+                if total > MAX_TOTAL_REPEAT:
+                    raise InvalidRequestError(
+                        f"{where} repeats rules about {total:,} times in all (length and item bounds, pattern "
+                        f"quantifiers; nested quantifiers multiply); this server allows {MAX_TOTAL_REPEAT:,}. "
+                        f"Use fewer or smaller bounds (the last one counted is at {_short(path)}).",
+                        param,
+                    )
             for key, value in node.items():
                 if isinstance(value, dict | list):
                     stack.append((value, depth + 1, f"{path}.{key}", is_data or key in _VALUE_KEYWORDS))
@@ -53,26 +67,87 @@ def check_schema_bounds(schema: Any, param: str, where: str) -> None:
                     stack.append((value, depth + 1, f"{path}[{index}]", is_data))
 
 
-def _check_keywords(node: dict[str, Any], param: str, path: str) -> None:
+def _check_keywords(node: dict[str, Any], param: str, path: str) -> int:
+    """Check one schema node's own keywords; return how many rule copies they will expand to."""
+    expansion = 0
     for keyword in REPEAT_KEYWORDS:
         value = node.get(keyword)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > MAX_REPEAT:
-            raise InvalidRequestError(
-                f"{_short(path)}.{keyword} is {value:g}; this server allows at most {MAX_REPEAT} "
-                f"({keyword} becomes a grammar rule repeated that many times). Lower it, and check "
-                "longer values after the call.",
-                param,
-            )
-    pattern = node.get("pattern")
-    if isinstance(pattern, str):
-        for match in _QUANTIFIER.finditer(pattern):
-            counts = [int(n) for n in match.groups() if n]
-            if counts and max(counts) > MAX_REPEAT:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value > MAX_REPEAT:
                 raise InvalidRequestError(
-                    f"{_short(path)}.pattern repeats {match.group(0)}; this server allows at most "
-                    f"{MAX_REPEAT} repetitions in a pattern quantifier. Lower it.",
+                    f"{_short(path)}.{keyword} is {value:g}; this server allows at most {MAX_REPEAT} "
+                    f"({keyword} becomes a grammar rule repeated that many times). Lower it, and check "
+                    "longer values after the call.",
                     param,
                 )
+            expansion += max(0, int(value))
+    pattern = node.get("pattern")
+    if isinstance(pattern, str):
+        expansion += _pattern_expansion(pattern, param, f"{_short(path)}.pattern")
+    return expansion
+
+
+def _pattern_expansion(pattern: str, param: str, where: str) -> int:
+    """How many atoms the converter will write for `pattern`: a sequence adds up, a quantified group
+    multiplies its content. Raises for a quantifier over MAX_REPEAT or groups nested too deep."""
+    sums = [0]  # one running total per open group
+    index, size = 0, len(pattern)
+    while index < size:
+        char = pattern[index]
+        index += 1
+        if char == "(":
+            if len(sums) > MAX_PATTERN_GROUPS:
+                raise InvalidRequestError(
+                    f"{where} nests groups more than {MAX_PATTERN_GROUPS} deep; flatten it.", param
+                )
+            if pattern.startswith("?", index):  # (?:...), (?=...): the marker is not an atom
+                index += 2
+            sums.append(0)
+            continue
+        if char == ")":
+            inner = sums.pop() if len(sums) > 1 else 0
+            times, index = _quantifier(pattern, index, param, where)
+            sums[-1] += inner * times
+            continue
+        if char == "\\":
+            index += 1
+        elif char == "[":
+            index = _class_end(pattern, index)
+        elif char in "|^$":
+            continue
+        times, index = _quantifier(pattern, index, param, where)
+        sums[-1] += times
+    return sum(sums)
+
+
+def _quantifier(pattern: str, index: int, param: str, where: str) -> tuple[int, int]:
+    """The largest count of the quantifier at `index` (1 for none, `*`, `+`, `?`) and the index after it."""
+    match = _QUANTIFIER.match(pattern, index)
+    if match is None:
+        if index < len(pattern) and pattern[index] in "*+?":
+            index += 1
+            if index < len(pattern) and pattern[index] == "?":  # lazy
+                index += 1
+        return 1, index
+    counts = [int(n) for n in match.groups() if n]
+    if max(counts) > MAX_REPEAT:
+        raise InvalidRequestError(
+            f"{where} repeats {match.group(0)}; this server allows at most {MAX_REPEAT} repetitions in a "
+            "pattern quantifier. Lower it.",
+            param,
+        )
+    return max(counts), match.end()
+
+
+def _class_end(pattern: str, index: int) -> int:
+    """The index after the `]` closing a character class whose `[` is just before `index`."""
+    if pattern.startswith("^", index):
+        index += 1
+    if pattern.startswith("]", index):
+        index += 1
+    while index < len(pattern) and pattern[index] != "]":
+        index += 2 if pattern[index] == "\\" else 1
+    return index + 1
 
 
 def check_grammar_bounds(gbnf: str, param: str, where: str) -> None:

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from local_models.grammars import check_schema, response_format_grammar, schema_to_gbnf, tool_call_grammar
-from local_models.schema_limits import MAX_GRAMMAR_NESTING, MAX_REPEAT, MAX_SCHEMA_DEPTH, grammar_nesting
+from local_models.schema_limits import (
+    MAX_GRAMMAR_NESTING,
+    MAX_PATTERN_GROUPS,
+    MAX_REPEAT,
+    MAX_SCHEMA_DEPTH,
+    MAX_TOTAL_REPEAT,
+    grammar_nesting,
+)
 from local_models.tool_calls import check_tools
 from local_models.types import InvalidRequestError
 
@@ -89,3 +96,36 @@ def test_several_tools_add_up_in_the_grammar_size_check() -> None:
 def test_enum_values_are_data_not_schemas() -> None:
     schema = {"type": "string", "enum": ["a", "b"], "default": json.loads('{"maxLength": 99999}')}
     assert check_schema(schema, "response_format", "schema") is schema
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "^((a{0,999}){0,999})$",  # a million copies: the converter would run for minutes
+        "^" + "(ab{0,100})" * 201 + "$",  # sequential ones add up
+    ],
+)
+def test_pattern_expansion_is_bounded(pattern: str) -> None:
+    message = _refusal({"type": "string", "pattern": pattern})
+    assert f"{MAX_TOTAL_REPEAT:,}" in message
+
+
+def test_pattern_groups_nested_too_deep_are_refused() -> None:
+    message = _refusal({"type": "string", "pattern": "^" + "(" * 900 + "a" + ")" * 900 + "$"})
+    assert f"more than {MAX_PATTERN_GROUPS} deep" in message
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^[a-z]{1,50}@[a-z]{1,50}\.[a-z]{2,10}$", r"^\d{3}-\d{4}$", r"^([A-Z][a-z]{0,20} ?){1,5}$", r"^[\]{]{2}$"],
+)
+def test_ordinary_patterns_pass(pattern: str) -> None:
+    spec = response_format_grammar(
+        {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": pattern}}}
+    )
+    assert spec is not None
+
+
+def test_bounds_of_many_properties_add_up() -> None:
+    properties = {f"p{i}": {"type": "string", "maxLength": 1000} for i in range(21)}
+    assert f"{MAX_TOTAL_REPEAT:,}" in _refusal({"type": "object", "properties": properties})

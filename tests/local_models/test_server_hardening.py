@@ -101,3 +101,18 @@ def test_body_nested_100000_deep_is_a_400(real_server: LocalServer) -> None:
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["code"] == "invalid_json" and "nested" in reply.json()["error"]["message"]
     _assert_still_serving(real_server)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("^((a{0,999}){0,999})$", "20,000"),  # the converter would spend minutes on it, the model waiting
+        ("^" + "(" * 900 + "a" + ")" * 900 + "$", "nests groups"),  # RecursionError in Python's re: was a 500
+    ],
+)
+def test_pathological_patterns_are_a_400(real_server: LocalServer, pattern: str, expected: str) -> None:
+    schema = {"type": "string", "pattern": pattern}
+    reply = _post(real_server, {"messages": USER, "max_tokens": 8, "response_format": _json_schema(schema)})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == "response_format" and expected in reply.json()["error"]["message"]
+    _assert_still_serving(real_server)
