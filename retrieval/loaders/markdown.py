@@ -12,7 +12,8 @@ from pathlib import Path
 
 from retrieval.loaders.base import Document, Section, Warn, content_hash, make_document, read_text, title_from_stem
 
-ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
+ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*)$")  # closing #s are stripped in Python: a lazy group before
+# `[ \t#]*$` made a long run of spaces in one heading line quadratic (100k spaces: minutes)
 SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 FRONT_MATTER_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*)$")
@@ -79,7 +80,7 @@ def parse_sections(body: str) -> tuple[list[Section], str]:
             fence = fence_match.group(1)
             current.append(line)
         elif atx := ATX.match(line):
-            open_heading(len(atx.group(1)), atx.group(2).strip(), [line])
+            open_heading(len(atx.group(1)), atx.group(2).rstrip(" \t#").strip(), [line])
         elif (
             i + 1 < len(lines)
             and line.strip()

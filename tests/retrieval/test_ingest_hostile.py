@@ -235,3 +235,15 @@ def _load_as_nobody(path: Path) -> str:
         outcome = reader.read().decode()
     os.waitpid(pid, 0)
     return outcome
+
+
+def test_heading_with_a_long_run_of_spaces_is_read_in_linear_time(tmp_path: Path) -> None:
+    path = tmp_path / "spaces.md"
+    path.write_text("# Title ##\n\ntext\n\n# a" + " " * 300_000 + "b\n\nbody\n\n## Learn C#\n\nmore", encoding="utf-8")
+    loaded: list[object] = []
+    reader = threading.Thread(target=lambda: loaded.extend(load_file(path)), daemon=True)
+    reader.start()
+    reader.join(120)  # a hang guard: it takes milliseconds; the old quadratic heading regex took about 20 minutes
+    assert loaded, "reading the file did not finish"
+    paths = [section.heading_path for section in loaded[0].sections]  # type: ignore[attr-defined]
+    assert paths[0] == ["Title"] and paths[-1][-1] == "Learn C" and paths[1][0].startswith("a ")
