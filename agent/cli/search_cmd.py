@@ -64,11 +64,13 @@ def search(
         options: dict[str, Any] = {"mode": search_mode, "candidates": candidates, "where": filter_, "mmr": mmr}
         if no_rerank:
             options["rerank_model"] = None
-        result = searcher_for(settings, rt.store, **options).run(query, k)
+        searcher = searcher_for(settings, rt.store, **options)
+        result = searcher.run(query, k)
         if no_rerank:
             result.notes = ["reranking turned off (--no-rerank)"]
     if json_out:
-        print_json({"collection": settings.retrieval.collection, **result.as_dict()})
+        embedder = {"name": searcher.embedder.name, "runtime": getattr(searcher.embedder, "runtime", None)}
+        print_json({"collection": settings.retrieval.collection, "embedder": embedder, **result.as_dict()})
     else:
         _print_hits(result)
 

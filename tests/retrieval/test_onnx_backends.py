@@ -89,6 +89,8 @@ def test_onnx_embedder_ingests_the_same_collection_without_re_embedding(tmp_path
     # the runtime is not part of the model's identity: torch reads the same collection, nothing is re-embedded
     assert ragloop("ingest", str(docs), "-c", "notes")["unchanged"] == 2
     for backend in ("torch", "onnx", "onnx-int8"):
-        hits = ragloop("search", "docker volume", "-c", "notes", "--mode", "dense", "--embed-backend", backend)["hits"]
+        found = ragloop("search", "docker volume", "-c", "notes", "--mode", "dense", "--embed-backend", backend)
+        assert found["embedder"]["runtime"] == backend  # the setting reached the searcher's embedder
+        hits = found["hits"]
         assert hits[0]["source"].endswith("volumes.md"), backend
         assert hits[0]["scores"]["dense"] > hits[-1]["scores"]["dense"]
