@@ -1,12 +1,13 @@
 """tools: a bounded tool-calling loop. The model emits tool calls, the registry runs them, the results (errors
 included) go back as tool messages; after `max_tool_steps` model turns the model must answer without tools.
 
-No turn forces a call (`tool_choice` is "auto", then "none" on the last turn): the router's "tool" decision is
-a guess, and a forced first call makes a small model call some tool for any question (the calculator with the
-example from its own description). A call whose arguments copy the tool's description instead of the user's
-message is refused back to the model. A call the model writes as text (`{"name": ..., "arguments": ...}`) is run
-as the call it is; the final answer passes the output checks of every route (agent.output_checks), and one
-that still fails them is replaced and marked failed."""
+A call is forced (`tool_choice` "required") only on the first turn and only when the user's message names a
+tool ("use the calculator"); otherwise every turn is "auto", then "none" on the last: the router's "tool"
+decision is a guess, and a forced first call makes a small model call some tool for any question (the
+calculator with the example from its own description). A call whose arguments copy the tool's description
+instead of the user's message is refused back to the model. A call the model writes as text
+(`{"name": ..., "arguments": ...}`) is run as the call it is; the final answer passes the output checks of
+every route (agent.output_checks), and one that still fails them is replaced and marked failed."""
 
 from __future__ import annotations
 
@@ -43,12 +44,15 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     max_steps = max(1, ctx.config.max_tool_steps)
     calls_made = 0
     answer = ""
+    named = named_tools(registry, state["question"])
+    if named:
+        ctx.note(f"the message names {', '.join(named)}: the first turn must call a tool")
     for step in range(1, max_steps + 1):
         last = step == max_steps
         result = ctx.chat.generate(
             messages,
             tools=schemas,
-            tool_choice="none" if last else "auto",
+            tool_choice="none" if last else ("required" if step == 1 and named else "auto"),
             max_tokens=ctx.config.answer_max_tokens,
             on_token=ctx.token_sink(),
         )
@@ -91,6 +95,17 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         return {"answer": FAILED_ANSWER, "citations": [], "failed": True}
     ctx.note(f"answered after {calls_made} tool call(s)")
     return {"answer": answer, "citations": []}
+
+
+def named_tools(registry: ToolRegistry, message: str) -> list[str]:
+    """The tools the message names, by name or title ("current_time", "current time", "the Calculator")."""
+    text = " " + re.sub(r"[^a-z0-9]+", " ", message.lower()) + " "
+    named = []
+    for tool in registry.tools():
+        titles = {tool.name, tool.name.replace("_", " ").replace("-", " "), str(tool.meta.title or "")}
+        if any(t and f" {re.sub(r'[^a-z0-9]+', ' ', t.lower()).strip()} " in text for t in titles):
+            named.append(tool.name)
+    return named
 
 
 def copied_example(registry: ToolRegistry, name: str, arguments: str, asked: str) -> str:

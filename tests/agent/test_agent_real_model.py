@@ -18,9 +18,14 @@ from typing import Any
 
 import pytest
 
-from agent.chat_client import ChatClient, ChatResult, Message, structured_via_generate
-from agent.prompts import ABSTAIN_ANSWER
+from agent.chat_client import ChatClient, ChatResult, Message, response_format_for, structured_via_generate
+from agent.judge import JUDGE_MAX_TOKENS, CitedSource, judge_messages
+from agent.nodes.generate import answer_messages
+from agent.nodes.retrieve import to_hit
+from agent.output_checks import check_answer
+from agent.prompts import ABSTAIN_ANSWER, JudgeResult
 from agent.run import Agent, AgentConfig, AgentDeps
+from agent.state import AgentState
 from agent.testing import ScriptedChatClient
 from local_models.serve import serve
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -132,7 +137,9 @@ def test_scripted_judge_failing_once_makes_the_real_model_answer_again(
     judge = ScriptedChatClient({"judge": fail_then_pass})
     cite_first = CitingModel(small)
     # greedy retries: this test is about the judge's feedback reaching the model, not about sampling
-    config = AgentConfig(route=False, max_retries=2, answer_max_tokens=60, llm_grading=False, retry_temperature=0.0)
+    config = AgentConfig(
+        route=False, max_retries=2, answer_max_tokens=60, llm_grading=False, retry_temperature=0.0, judge_skip=False
+    )
     with make_agent(tmp_path, cite_first, judge=judge, retriever=searcher, config=config) as agent:
         result = agent.ask("How does the KV cache speed up generation?")
     assert judge.kinds() == ["judge", "judge"]
@@ -190,6 +197,7 @@ def test_tool_loop_with_the_real_model(tmp_path: Path, small: ChatClient) -> Non
         result = agent.ask("Use the calculator: what is 17 * 23?")
     assert result.route == "tool"
     first, last = chat.calls
+    # the message names the calculator: the first turn must call a tool; the last must answer
     assert first["tool_choice"] == "required" and last["tool_choice"] == "none"
     sent_back = [m for m in last["messages"] if m["role"] == "tool"]
     assert sent_back, "the tool result did not go back to the model"
@@ -199,6 +207,64 @@ def test_tool_loop_with_the_real_model(tmp_path: Path, small: ChatClient) -> Non
     step = next(s for s in result.steps if s.node == "tools")
     assert f"{call['name']}(" in step.summary
     assert result.answer and not result.failed
+
+
+def test_a_tool_decision_on_a_question_the_documents_answer_goes_to_the_documents(
+    tmp_path: Path, small: ChatClient, searcher: HybridSearcher
+) -> None:
+    chat = RoutedToTools(small)  # the router says "tool", as the 0.5B did for 6 of 20 manual questions
+    config = AgentConfig(max_retries=1, answer_max_tokens=80)
+    with make_agent(tmp_path, chat, retriever=searcher, tools=builtin_registry(), config=config) as agent:
+        result = agent.ask("How does reciprocal rank fusion combine the rankings of several retrievers?")
+    route_step = next(s for s in result.steps if s.node == "route")
+    assert result.route == "documents" and "model said tool; the documents match it" in route_step.summary
+    assert not any(call.get("tools") for call in chat.calls)  # no tool was offered, none forced
+    # whatever the small model wrote, the returned text passed the output checks (or was replaced, marked failed)
+    assert check_answer(result.answer, tool_names=builtin_registry().names()) is None
+
+
+def test_answer_judge_and_retry_reuse_the_servers_kv_prefix(small_url: str, searcher: HybridSearcher) -> None:
+    """The answer, judge and retry prompts open with the same sources block, so the real server reuses its KV
+    cache: the judge and the retry pay prefill only for their own lines (read from the server's usage)."""
+    import openai
+
+    question = "How does BM25 score documents?"
+    kept = [to_hit(hit, question, 0) for hit in searcher.search(question, k=4)]
+    state: AgentState = {"question": question, "history": []}
+    client = openai.OpenAI(base_url=small_url, api_key="none")
+    try:
+        answer = client.chat.completions.create(
+            model="smollm2-135m",
+            messages=answer_messages(state, kept),
+            max_tokens=30,
+            temperature=0,  # type: ignore[arg-type]
+        )
+        text = answer.choices[0].message.content or "BM25 scores terms [1]."
+        sources = [
+            CitedSource(n, h["title"], h["source"], h["text"], tuple(h["heading_path"])) for n, h in enumerate(kept, 1)
+        ]
+        judged = client.chat.completions.create(
+            model="smollm2-135m",
+            messages=judge_messages(question, text, sources),  # type: ignore[arg-type]
+            max_tokens=JUDGE_MAX_TOKENS,
+            temperature=0,
+            response_format=response_format_for(JudgeResult),  # type: ignore[arg-type]
+        )
+        retry_state: AgentState = {**state, "next_action": "regenerate", "feedback": "Cite the sources."}
+        retry = client.chat.completions.create(
+            model="smollm2-135m",
+            messages=answer_messages(retry_state, kept),
+            max_tokens=5,
+            temperature=0,  # type: ignore[arg-type]
+        )
+    finally:
+        client.close()
+    for response in (judged, retry):
+        usage = response.usage
+        assert usage is not None and usage.prompt_tokens_details is not None
+        cached = usage.prompt_tokens_details.cached_tokens or 0
+        # the sources block is most of every prompt: most of it comes from the cache
+        assert cached >= 0.6 * usage.prompt_tokens, (cached, usage.prompt_tokens)
 
 
 class Truncating:

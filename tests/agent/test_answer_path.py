@@ -44,6 +44,15 @@ def test_a_tool_question_stays_on_the_tool_route_without_a_forced_call(make_agen
     assert [c.request["tool_choice"] for c in chat.calls[1:]] == ["auto", "auto"]  # never "required"
 
 
+def test_a_message_naming_a_tool_forces_the_first_call(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(
+        {"route": [route_to("tool")], "tools": [ScriptedReply(tool_calls=[("current_time", {})]), "It is noon."]},
+        tools=builtin_registry(),
+    )
+    agent.ask("Use the calculator, or tell me the current time")
+    assert [c.request["tool_choice"] for c in chat.calls[1:]] == ["required", "auto"]
+
+
 def test_a_call_copying_the_tools_own_example_is_refused(make_agent: AgentFactory) -> None:
     agent, chat = make_agent(
         {
