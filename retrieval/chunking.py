@@ -19,6 +19,9 @@ whose entries are not headings): in a section longer than one chunk,
   description, is split per entry, the entry's first term line added to the heading path (kept in the
   chunk's `heading_path`, shown in the answer prompt's source header).
 What reaches the prompt for an option question is then the option's own entry, not the page's opening.
+Site navigation before a page's first heading (a run of one-to-three-word lines: "Home", "Menu", "About",
+"Download"... on every page of a manual) is not chunked: it would be a near-duplicate chunk on every page,
+matching any question that names the product.
 
 Each chunk's text is the exact slice `document.text[chunk.start:chunk.end]`. Its id is a sha1 of the
 document id, the document hash, the chunking signature (limits, overlap, embedder) and its position,
@@ -44,6 +47,8 @@ SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 WORD = re.compile(r"\S+")
 MIN_ENTRIES = 3
 MIN_MARKERS = 2
+NAV_MIN_ITEMS = 8
+NAV_SHARE = 0.75
 TERM_MAX_CHARS = 100
 HEADING_TERM_CHARS = 60
 # a term line of a reference entry: an option, a dot-command, a keyword statement, a function signature
@@ -113,6 +118,8 @@ class Chunker:
     def chunk(self, document: Document) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in document.sections:
+            if not section.heading_path and len(document.sections) > 1 and is_navigation(section.text):
+                continue
             parts: list[tuple[int, int, list[str]]] = [(0, len(section.text), [])]
             if self.count_tokens(section.text) > self.budget:
                 parts = reference_parts(section.text)
@@ -287,6 +294,13 @@ def _entries(text: str, paragraphs: list[tuple[int, int]], first: int, last: int
         term = " ".join(text[s:e].split())
         ranges.append((start, end, [term if len(term) <= HEADING_TERM_CHARS else term[:HEADING_TERM_CHARS] + "…"]))
     return ranges
+
+
+def is_navigation(text: str) -> bool:
+    """Site furniture: at least NAV_MIN_ITEMS paragraphs, most of them one to three words with no sentence."""
+    paragraphs = [text[s:e] for s, e in _paragraphs(text)]
+    items = [p for p in paragraphs if len(p.split()) <= 3 and "\n" not in p]
+    return len(items) >= NAV_MIN_ITEMS and len(items) >= NAV_SHARE * len(paragraphs)
 
 
 def _is_term(paragraph: str) -> bool:

@@ -124,3 +124,25 @@ def test_prose_and_short_lists_are_chunked_as_before(chunker: Chunker, tmp_path:
     assert chunk.heading_path == []
     prose = "Retrieval finds passages. " * 10 + "\n\n" + "Ranking orders them by score. " * 40
     assert reference_parts(prose) == [(0, len(prose), [])]
+
+
+NAV = "".join(
+    f"<div><a href='#'>{item}</a></div>"
+    for item in ["Home", "Menu", "About", "Documentation", "Download", "License", "Support"]
+)
+
+
+def test_site_navigation_before_the_first_heading_is_not_chunked(chunker: Chunker, tmp_path: Path) -> None:
+    path = tmp_path / "autoinc.html"
+    path.write_text(
+        f"<html><body><div>Small. Fast. Reliable.</div>{NAV}<h1>Autoincrement</h1>"
+        "<p>The AUTOINCREMENT keyword imposes extra CPU, memory, disk space, and disk I/O overhead.</p></body></html>",
+        encoding="utf-8",
+    )
+    chunks = chunk_file(chunker, path)
+    assert [c.heading_path for c in chunks] == [["Autoincrement"]]
+    assert not any("Download" in c.text for c in chunks)
+    # a page that is nothing but such a list keeps it (no document loses all its text)
+    only = tmp_path / "links.html"
+    only.write_text(f"<html><body>{NAV}{NAV}</body></html>", encoding="utf-8")
+    assert len(chunk_file(chunker, only)) == 1
