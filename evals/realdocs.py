@@ -4,7 +4,8 @@
     python -m evals.realdocs build --out DIR    # DIR: corpus.jsonl + queries.jsonl + qrels/test.tsv (BEIR),
                                                 # pages/*.html, answers{,-tune,-check}.jsonl, manifest.json
     python -m evals.realdocs check --corpus DIR # every gold page exists, every key fact is on a gold page
-    python -m evals.realdocs export             # queries.jsonl and qrels/test.tsv from answers.jsonl
+    python -m evals.realdocs export             # queries.jsonl and qrels/*.tsv from answers.jsonl
+    python -m evals.realdocs score RECORDS      # issue #12's answer metrics of `ragloop bench agent` records
 
 The corpus is every top-level page of the manual (`/usr/share/doc/sqlite3/*.html`, in name order) except the
 generated index pages listed in `EXCLUDED`, and except a page whose text repeats an earlier page's. Its text
@@ -186,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_cmd = commands.add_parser("check", help="Check the question set against a rebuilt corpus.")
     check_cmd.add_argument("--corpus", type=Path, required=True, help="A directory written by `build`.")
     commands.add_parser("export", help=f"Rewrite queries.jsonl and qrels/*.tsv in {DATA} from answers.jsonl.")
+    score_cmd = commands.add_parser("score", help="Issue #12's answer metrics of `ragloop bench agent` records.")
+    score_cmd.add_argument("records", type=Path, help="The JSONL records `ragloop bench agent --out` wrote.")
+    score_cmd.add_argument("--json", action="store_true", help="Print JSON instead of the table.")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -195,6 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             problems = check(args.out)
         elif args.command == "check":
             problems = check(args.corpus)
+        elif args.command == "score":
+            from evals.realdocs_score import read_records, table
+            from evals.realdocs_score import report as score_report
+
+            summary = score_report(read_records(args.records, load_devset(ANSWERS)))
+            print(json.dumps(summary, indent=2) if args.json else table(summary))
+            return 0
         else:
             questions = load_devset(ANSWERS)
             problems = check_questions(questions)
