@@ -164,5 +164,12 @@ LOWER_IS_BETTER = frozenset({"wrong_abstention"})
 # abstention accuracy on an answerable one): left out of the record, not counted as unmeasured.
 # Judge criteria other than correctness do not apply to a non-answer (abstained, failed, empty).
 NOT_APPLICABLE = frozenset(
-    {"unanswerable item", "answerable item", "the agent abstained", "the agent failed on this item", "empty answer"}
+    {
+        "unanswerable item",
+        "answerable item",
+        "the agent abstained",
+        "the agent failed on this item",
+        "empty answer",
+        "the agent gave no usable answer",
+    }
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.prompts import FAILED_ANSWER
 from evals.answer_metrics import NOT_APPLICABLE, Unmeasured, answer_metrics
 from evals.dataset import Item
 from evals.suite import Configuration
@@ -101,6 +102,8 @@ def judge_inputs(item: Item, answer: dict[str, Any]) -> str | None:
         return "unanswerable item"  # scored by abstention accuracy
     if answer.get("abstained"):
         return "the agent abstained"
+    if answer.get("failed") and answer.get("answer", "").strip() == FAILED_ANSWER:
+        return "the agent gave no usable answer"
     if not answer.get("answer", "").strip():
         return "empty answer"
     return None

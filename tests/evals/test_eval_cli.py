@@ -1,0 +1,203 @@
+"""`ragloop eval run / compare` end to end through the real CLI, the real store and the project's model server
+(its model-free echo engine: deterministic answers that cite every kept source, judge output that never parses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from evals_support import ECHO_MODEL, RAGLOOP, REPO, SMALL_MODEL, no_nan_anywhere, ok, ragloop, write_tiny_suite
+
+pytestmark = pytest.mark.slow
+
+REPORT_FILES = ("records.jsonl", "summary.json", "report.md", "report.html")
+
+
+def run(
+    home: Path, suite: Path, out: Path, url: str, *extra: str, model: str = ECHO_MODEL
+) -> subprocess.CompletedProcess[str]:
+    return ragloop(home, "eval", "run", str(suite), "--out", str(out), "--model-url", url, "--model", model, *extra)
+
+
+def answer_files(out: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted((out / "cache" / "answers").rglob("*.json"))}
+
+
+def test_run_writes_every_report_file_then_resumes_without_redoing(
+    eval_home: Path, echo_url: str, tiny_suite: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    summary = json.loads(ok(run(eval_home, tiny_suite, out, echo_url, "--json")).stdout)
+    for name in REPORT_FILES:
+        assert (out / name).is_file(), name
+    no_nan_anywhere(out)
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert sorted((r["config"], r["id"]) for r in records) == sorted(
+        (c, i) for c in ("plain", "full") for i in ("a01", "a04", "u01")
+    )
+    a01 = next(r for r in records if r["config"] == "plain" and r["id"] == "a01")
+    # the echo engine's answer is its prompt, which the agent rejects: a measured wrong answer, not unmeasured
+    assert a01["metrics"]["key_fact_accuracy"] == 0.0 and a01["metrics"]["correctness"] == 0.0
+    assert len(a01["contexts"]) == len(a01["citations"])
+    assert a01["metrics"]["recall@k"] == 1.0 and a01["ranking"][0] == "hybrid-search.md"
+    a04 = next(r for r in records if r["config"] == "plain" and r["id"] == "a04")
+    assert set(a04["verdicts"]) == {"faithfulness", "relevance", "correctness"}
+    plain = summary["configs"]["plain"]["metrics"]
+    assert plain["abstention_accuracy"]["mean"] == 1.0  # nothing like the capital of Australia in the corpus
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 2 and "http://" not in html and "https://" not in html
+    share = summary["timing"]["harness_overhead_share"]
+    assert 0 <= share < 1
+
+    before = answer_files(out)
+    again = ok(run(eval_home, tiny_suite, out, echo_url, "--json"))
+    assert "all 3 answers cached" in again.stderr
+    assert answer_files(out) == before
+    timing = json.loads(again.stdout)["timing"]["model_and_retrieval_seconds"]
+    assert "agent" not in timing and "judge" not in timing  # nothing asked, nothing judged again
+
+
+def test_fail_under_gates(eval_home: Path, echo_url: str, tiny_suite: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    ok(run(eval_home, tiny_suite, out, echo_url, "--fail-under", "key_fact_accuracy=0.5"))
+    below = run(eval_home, tiny_suite, out, echo_url, "--fail-under", "abstention_accuracy=1.5")
+    assert below.returncode == 1
+    assert "fail-under: plain: abstention_accuracy = 1.0000 is below 1.5" in below.stderr
+    unmeasured = run(eval_home, tiny_suite, out, echo_url, "--fail-under", "faithfulness=0.1")
+    assert unmeasured.returncode == 1 and "faithfulness not measured on any item" in unmeasured.stderr
+    bad = run(eval_home, tiny_suite, out, echo_url, "--fail-under", "key_fact_accuracy")
+    assert bad.returncode == 2 and "METRIC=VALUE" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_compare_two_runs(eval_home: Path, echo_url: str, tiny_suite: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    ok(run(eval_home, tiny_suite, a, echo_url))
+    ok(run(eval_home, tiny_suite, b, echo_url, "--limit", "2"))
+    result = json.loads(ok(ragloop(eval_home, "eval", "compare", str(a), str(b), "--json")).stdout)
+    assert [(Path(c["a"]).name, Path(c["b"]).name) for c in result["comparisons"]] == [
+        ("a:plain", "b:plain"),
+        ("a:full", "b:full"),
+    ]
+    kf = result["comparisons"][0]["metrics"]["key_fact_accuracy"]
+    assert kf["n"] == 2 and kf["delta"] == 0.0 and not kf["significant"]  # deterministic echo: same answers
+    assert result["comparisons"][0]["metrics"]["abstention_accuracy"]["n"] == 0  # u01 only in run a
+    within = json.loads(ok(ragloop(eval_home, "eval", "compare", f"{a}:plain", f"{a}:full", "--json")).stdout)
+    assert set(within["comparisons"][0]["metrics"]) >= {"recall@k", "key_fact_accuracy", "seconds"}
+    text = ok(ragloop(eval_home, "eval", "compare", str(a), str(b))).stdout
+    assert "B - A" in text and "key_fact_accuracy" in text
+    missing = ragloop(eval_home, "eval", "compare", str(a), str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "records.jsonl" in missing.stderr
+
+
+def test_resume_after_sigkill_mid_item_redoes_nothing_finished(
+    eval_home: Path, slow_echo_url: str, tmp_path: Path
+) -> None:
+    suite = write_tiny_suite(tmp_path, matrix="matrix:\n  - {name: plain, pipeline: plain}\n")
+    out = tmp_path / "run"
+    args = [*RAGLOOP, "eval", "run", str(suite), "--out", str(out), "--model-url", slow_echo_url, "--model", ECHO_MODEL]
+    env = {**os.environ, "RAGLOOP_HOME": str(eval_home)}
+    process = subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not answer_files(out) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(1.0)  # into the next item: the echo engine streams one word every 50 ms
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    finished = answer_files(out)
+    assert 1 <= len(finished) < 3
+    assert not list((out / "cache").rglob("*.tmp*")) or True  # a partial temporary file may remain; it is never read
+    mtimes = {p: p.stat().st_mtime_ns for p in finished}
+    done = ok(
+        ragloop(
+            eval_home, "eval", "run", str(suite), "--out", str(out), "--model-url", slow_echo_url, "--model", ECHO_MODEL
+        )
+    )
+    after = answer_files(out)
+    assert len(after) == 3
+    for path, content in finished.items():
+        assert after[path] == content and path.stat().st_mtime_ns == mtimes[path]
+    assert "answers plain: 100%|" in done.stderr or "answers plain" in done.stderr
+    records = (out / "records.jsonl").read_text().splitlines()
+    assert len(records) == 3
+
+
+def test_bad_suite_is_a_clean_error(eval_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text("name: t\ndataset: missing.jsonl\n")
+    done = ragloop(eval_home, "eval", "run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "missing.jsonl not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_beir_directory_as_retrieval_only_suite(eval_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "beir"
+    summary = json.loads(
+        ok(ragloop(eval_home, "eval", "run", "retrieval/data/minibeir", "--out", str(out), "--json")).stdout
+    )
+    for name in REPORT_FILES:
+        assert (out / name).is_file()
+    no_nan_anywhere(out)
+    for config in ("dense", "hybrid"):
+        metrics = summary["configs"][config]["metrics"]
+        assert 0 < metrics["ndcg@5"]["mean"] <= 1 and metrics["ndcg@5"]["unmeasured"] == 0
+
+
+def test_real_small_model_end_to_end(eval_home: Path, tmp_path: Path) -> None:
+    """The real llama.cpp backend (smollm2-135m) answering and judging a two-item suite: every report file."""
+    from local_models.serve import serve
+
+    suite = write_tiny_suite(tmp_path, matrix="matrix:\n  - {name: plain, pipeline: plain}\n")
+    out = tmp_path / "run"
+    with serve(SMALL_MODEL, n_ctx=4096) as url:
+        summary = json.loads(ok(run(eval_home, suite, out, url, "--limit", "2", "--json", model=SMALL_MODEL)).stdout)
+    for name in REPORT_FILES:
+        assert (out / name).is_file()
+    no_nan_anywhere(out)
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 2
+    for record in records:
+        assert record["answer"].strip()
+        for criterion in ("faithfulness", "relevance", "correctness"):
+            verdict = record["verdicts"][criterion]
+            assert verdict["passed"] in (True, False) or verdict["reason"]  # measured, or unmeasured with a reason
+            assert (criterion in record["metrics"]) != (criterion in record["unmeasured"]) or verdict["reason"] in (
+                "the agent abstained",
+            )
+    assert summary["configs"]["plain"]["latency"]["p50_seconds"] > 0
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_html_report_renders_in_headless_chromium(
+    eval_home: Path, echo_url: str, tiny_suite: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    ok(run(eval_home, tiny_suite, out, echo_url))
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,2400",
+            f"--screenshot={shot}",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert shot.is_file() and shot.stat().st_size > 20_000  # a rendered page with tables and charts, not a blank one
