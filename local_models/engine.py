@@ -246,6 +246,8 @@ def load_engine(
     resolved = resolve_model(ref, cache_dir)
     if resolved.spec is not None and n_ctx > resolved.spec.context_length:
         log.warning("n_ctx %d exceeds %s's training context %d", n_ctx, resolved.name, resolved.spec.context_length)
+    if not resolved.path.is_file():  # a FIFO or a device would block or mislead llama.cpp's reader
+        raise ModelError(f"{resolved.path} is not a regular file; pass a .gguf model file (or a registered name).")
     try:
         llm = llama_cpp.Llama(
             model_path=str(resolved.path),

@@ -111,3 +111,11 @@ def test_api_key_file(tmp_path: Path) -> None:
         proc.wait(30)
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+def test_model_path_that_is_a_fifo_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)
+    args = [sys.executable, "-m", "local_models.server", "--model", str(fifo), "--port", "0"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)  # the timeout is a hang guard
+    assert done.returncode == 2 and "is not a regular file" in done.stderr and "Traceback" not in done.stderr
