@@ -9,6 +9,7 @@ from agent.cli import (  # noqa: F401
     ask_cmd,
     bench_agent_cmd,
     bench_cmd,
+    bench_mcp_cmd,
     bench_embedders_cmd,
     bench_retrieval_cmd,
     chat_cmd,

@@ -54,7 +54,7 @@ def mcp(settings: Settings) -> None:
             application = http_app(
                 server, host=cfg.host, port=cfg.port, token=cfg.token, allowed_hosts=cfg.allowed_hosts
             )
-            auth = "bearer token required" if cfg.token else "no token (loopback only)"
+            auth = "bearer token required" if cfg.token else "no token: loopback only"
             typer.echo(f"ragloop mcp: http://{cfg.host}:{cfg.port}/mcp ({auth})", err=True)
             run_http(application, host=cfg.host, port=cfg.port)
 
