@@ -137,5 +137,6 @@ def test_ask_with_the_real_small_model(kb_home: Path, tmp_path: Path) -> None:
         result = anyio.run(scenario, url)
     assert not result.is_error, text_of(result)
     answer = result.structured_content
-    assert answer["answer"].strip() and answer["route"]
-    assert answer["verdicts"] or answer["route"] != "documents"
+    assert answer["answer"].strip() and answer["route"] in ("documents", "tool", "direct", "clarify")
+    # whatever the 135M model writes, a citation names a stored chunk of the collection
+    assert all(c["source"].rsplit("/", 1)[-1] in ("fusion.md", "cache.md", "gguf.md") for c in answer["citations"])
