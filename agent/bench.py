@@ -21,7 +21,6 @@ the same questions and both see the same machine load.
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import sys
 import time
@@ -35,8 +34,9 @@ from agent.errors import AgentError, ContextLengthError, ModelOutputError
 from agent.judge import CitedSource
 from agent.judge import judge as judge_call
 from agent.run import Agent, AgentAnswer, Citation
+from evals.dataset import DEMO_QUESTIONS, fact_found, from_gold_source
 
-DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "demo_questions.jsonl"
+DEFAULT_QUESTIONS = DEMO_QUESTIONS  # package data of the evaluation harness (an installed wheel has it)
 TIME_PARTS = ("prompt", "generation", "retrieval", "judge")
 
 
@@ -80,20 +80,8 @@ def load_questions(path: Path) -> list[Question]:
     return questions
 
 
-_CITATION_MARKS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
-
-
-def fact_found(answer: str, alternatives: Sequence[str]) -> bool:
-    """Case-insensitive substring match, ignoring citation marks ("0 [1].75" is "0.75") and counting whitespace
-    runs (line breaks included) as one space."""
-    text = " ".join(_CITATION_MARKS.sub("", answer).split()).casefold()
-    return any(" ".join(alt.split()).casefold() in text for alt in alternatives)
-
-
-def from_gold_source(source: str, gold_sources: Sequence[str]) -> bool:
-    """True when a chunk's source (a path, maybe `file.jsonl#record`) is one of the gold documents."""
-    name = Path(source).name
-    return any(name == gold or name.split("#", 1)[0] == gold for gold in gold_sources)
+# the scoring lives in the evaluation harness (evals/dataset.py); re-exported for the bench and its callers
+__all__ = ["fact_found", "from_gold_source"]
 
 
 # -- one answer ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def test_demo_question_set_shape() -> None:
     questions = load_questions(DEFAULT_QUESTIONS)
     answerable = [q for q in questions if q.answerable]
     unanswerable = [q for q in questions if not q.answerable]
-    assert len(answerable) >= 30 and len(unanswerable) == 5
+    assert len(answerable) >= 30 and len(unanswerable) >= 10
     assert len({q.id for q in questions}) == len(questions)
     assert all(1 <= len(q.key_facts) <= 3 for q in answerable)
     assert all(not q.gold_sources and not q.key_facts for q in unanswerable)

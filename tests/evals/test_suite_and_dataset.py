@@ -96,3 +96,9 @@ def test_beir_directory_is_a_retrieval_only_suite() -> None:
     beir = Path("retrieval/data/minibeir")
     suite = load_suite(beir)
     assert suite.retrieval_only and [c.search_mode for c in suite.configurations] == ["dense", "hybrid"]
+
+
+def test_new_unanswerable_questions_are_off_the_corpus() -> None:
+    corpus = " ".join(corpus_text().values()).casefold()
+    for word in ("bleu", "l12", "vicuna", "everest", "gpus", "chief executive"):
+        assert word not in corpus
