@@ -13,7 +13,11 @@ from agent.state import AgentState, fresh_turn
 from memory.threads import ThreadPolicy, history_messages
 
 SUMMARY_HEADER = "Summary of the earlier conversation:"
-MEMORIES_HEADER = "What the user told you in earlier conversations:"
+MEMORIES_HEADER = (
+    "What the user told you in earlier conversations (when they ask about themselves and the answer is neither "
+    "here nor in this conversation, say they have not told you):"
+)
+NOTHING_RECALLED = "\n- nothing that relates to this message"
 LESSONS_HEADER = "Lessons from earlier similar questions:"
 
 
@@ -43,8 +47,8 @@ def load_context(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     blocks = []
     if summary:
         blocks.append(f"{SUMMARY_HEADER}\n{summary}")
-    if facts:
-        blocks.append(MEMORIES_HEADER + "".join(f"\n- {fact}" for fact in facts))
+    if memory is not None and memory.settings.recall:
+        blocks.append(MEMORIES_HEADER + ("".join(f"\n- {fact}" for fact in facts) or NOTHING_RECALLED))
     if lessons:
         blocks.append(LESSONS_HEADER + "".join(f"\n- {lesson}" for lesson in lessons))
     context = [{"role": "system", "content": "\n\n".join(blocks)}] if blocks else []

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from agent.chat_client import Message
+from agent.nodes.load_context import MEMORIES_HEADER, NOTHING_RECALLED
 from agent.run import Agent, AgentConfig, AgentDeps
 from agent.testing import KeywordRetriever, ScriptedChatClient, call_kind
 from memory.service import Memory
@@ -77,7 +78,8 @@ def test_one_users_memories_never_reach_another_users_prompt(
     assert bob_chat.calls and "PostgreSQL" not in prompt_text(bob_chat) and "Rex" not in prompt_text(bob_chat)
     agents(alice_chat, alice).ask("Which database do I work on?")
     reply = next(c for c in alice_chat.calls if c.kind == "reply")
-    assert "What the user told you in earlier conversations:\n- I work on PostgreSQL 15" in prompt_text(alice_chat)
+    assert f"{MEMORIES_HEADER}\n- I work on PostgreSQL 15" in prompt_text(alice_chat)
+    assert f"{MEMORIES_HEADER}{NOTHING_RECALLED}" in prompt_text(bob_chat)
     assert reply.messages[1]["role"] == "system" and "PostgreSQL 15" in reply.messages[1]["content"]
 
 
