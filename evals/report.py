@@ -110,6 +110,16 @@ def markdown(summary: dict[str, Any]) -> str:
                     f"| {name} | {criterion} | {fmt(est['estimate'])} [{fmt(est['low'], 2)}, {fmt(est['high'], 2)}] "
                     f"| {est['labelled']} / {est['judged']} |"
                 )
+    preference = summary.get("self_preference") or []
+    if preference:
+        lines += ["", "## Self-preference (same answers, judged by their own model vs another)", ""]
+        lines += ["| self judge | other judge | criterion | n | self - other [95% CI] |", "|---|---|---|---|---|"]
+        for row in preference:
+            for criterion, d in row["criteria"].items():
+                lines.append(
+                    f"| {row['self_judge']} | {row['other_judge']} | {criterion} | {d['n']} | "
+                    f"{fmt(d['delta'])} [{fmt(d['low'], 2)}, {fmt(d['high'], 2)}]{' *' if d['significant'] else ''} |"
+                )
     reasons = _unmeasured_reasons(summary)
     if reasons:
         lines += ["", "## Unmeasured, by reason", ""]

@@ -172,12 +172,17 @@ def run_suite(
         "items": len(items),
         "limit": limit,
         "configurations": [
-            {**c.model_dump(), "chat_model": resolved[c.name][0], "judge_model": resolved[c.name][1]}
+            {
+                **c.model_dump(),
+                "chat_model": resolved[c.name][0],
+                "judge_model": resolved[c.name][1],
+                "answer_key": c.answer_key(collection, resolved[c.name][0]),
+            }
             for c in suite.configurations
         ],
         "criteria": criteria,
     }
-    summary = summarize_run(meta, records, seed=suite.seed, labels=labels)
+    summary = summarize_run(meta, records, seed=suite.seed, labels=labels, samples=settings.evals.bootstrap_samples)
     summary["timing"] = clock.as_dict()
     write_reports(out, summary, records)
     summary["timing"] = clock.as_dict()  # reports included
@@ -277,7 +282,8 @@ def unjudged_verdicts(item: Item, reason: str, criteria: list[str]) -> dict[str,
 
 
 def load_labels(path: Path) -> dict[str, dict[str, bool]]:
-    """Human labels for a subset of items: item id -> criterion -> pass."""
+    """Human labels for a subset of items, one JSON object a line: {"id": ..., "config": optional, "correctness":
+    true, ...}; keyed "CONFIG/ID" when the label is of one configuration's answer, else "ID"."""
     if not path.is_file():
         raise EvalError(f"Labels file {path} not found (named by the suite's judge.labels).")
     labels: dict[str, dict[str, bool]] = {}
@@ -286,7 +292,8 @@ def load_labels(path: Path) -> dict[str, dict[str, bool]]:
             continue
         try:
             raw = json.loads(line)
-            labels[str(raw["id"])] = {k: bool(v) for k, v in raw.items() if k != "id" and isinstance(v, bool)}
+            key = f"{raw['config']}/{raw['id']}" if raw.get("config") else str(raw["id"])
+            labels[key] = {k: bool(v) for k, v in raw.items() if isinstance(v, bool)}
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise EvalError(f'{path}:{number}: expected {{"id": ..., "correctness": true, ...}} ({exc}).') from exc
     return labels

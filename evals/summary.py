@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from evals.answer_metrics import LOWER_IS_BETTER
-from evals.stats import _clean, bootstrap_mean, percentile, ppi_mean
+from evals.stats import BOOTSTRAP_SAMPLES, _clean, bootstrap_mean, paired_bootstrap, percentile, ppi_mean
 
 JUDGE_METRICS = ("faithfulness", "relevance", "correctness")
 AGENT_METRICS = ("steps", "tool_calls", "retries", "skipped", "tokens", "seconds", "eval_judge_seconds")
@@ -51,11 +51,13 @@ def per_item(records: list[dict[str, Any]], metric: str) -> dict[str, float]:
     return {item: sum(v) / len(v) for item, v in values.items()}
 
 
-def summarize_metric(records: list[dict[str, Any]], metric: str, seed: int) -> dict[str, Any]:
+def summarize_metric(
+    records: list[dict[str, Any]], metric: str, seed: int, samples: int = BOOTSTRAP_SAMPLES
+) -> dict[str, Any]:
     measured = [r for r in records if metric in r["metrics"]]
     unmeasured = [r for r in records if metric in r["unmeasured"]]
     applicable = len(measured) + len(unmeasured)
-    interval = bootstrap_mean(list(per_item(records, metric).values()), seed=seed)
+    interval = bootstrap_mean(list(per_item(records, metric).values()), seed=seed, samples=samples)
     reasons = Counter(_reason_kind(r["unmeasured"][metric]) for r in unmeasured)
     return {
         "mean": _clean(interval.estimate),
@@ -97,11 +99,17 @@ def latency(records: list[dict[str, Any]]) -> dict[str, Any]:
 def corrected_estimates(
     records: list[dict[str, Any]], labels: dict[str, dict[str, bool]], criteria: list[str]
 ) -> dict[str, Any]:
-    """Prediction-powered estimates of each judge criterion on a configuration's records."""
+    """Prediction-powered estimates of each judge criterion on a configuration's records. `labels` is keyed by
+    "CONFIG/ID" (a label of that configuration's answer) or by "ID" (any configuration's answer)."""
     out: dict[str, Any] = {}
+    config = records[0]["config"] if records else ""
     for criterion in criteria:
         judged = per_item(records, criterion)
-        pairs = [(judged[i], float(labels[i][criterion])) for i in judged if i in labels and criterion in labels[i]]
+        pairs = []
+        for i in judged:
+            label = labels.get(f"{config}/{i}", labels.get(i, {}))
+            if criterion in label:
+                pairs.append((judged[i], float(label[criterion])))
         if not pairs:
             continue
         interval = ppi_mean(list(judged.values()), [j for j, _ in pairs], [h for _, h in pairs])
@@ -110,14 +118,19 @@ def corrected_estimates(
 
 
 def summarize_config(
-    records: list[dict[str, Any]], seed: int, labels: dict[str, dict[str, bool]] | None
+    records: list[dict[str, Any]],
+    seed: int,
+    labels: dict[str, dict[str, bool]] | None,
+    samples: int = BOOTSTRAP_SAMPLES,
 ) -> dict[str, Any]:
     names = metric_names(records)
     summary: dict[str, Any] = {
         "records": len(records),
         "items": len({r["id"] for r in records}),
         "errors": sum(1 for r in records if r.get("error")),
-        "metrics": {name: summarize_metric(records, name, seed) for name in names if not name.startswith("seconds_")},
+        "metrics": {
+            name: summarize_metric(records, name, seed, samples) for name in names if not name.startswith("seconds_")
+        },
         "latency": latency(records),
     }
     if labels:
@@ -126,15 +139,54 @@ def summarize_config(
 
 
 def summarize_run(
-    meta: dict[str, Any], records: list[dict[str, Any]], *, seed: int, labels: dict[str, dict[str, bool]] | None = None
+    meta: dict[str, Any],
+    records: list[dict[str, Any]],
+    *,
+    seed: int,
+    labels: dict[str, dict[str, bool]] | None = None,
+    samples: int = BOOTSTRAP_SAMPLES,
 ) -> dict[str, Any]:
     configs = [c["name"] for c in meta["configurations"]]
-    return {
+    summary = {
         **meta,
         "configs": {
-            name: summarize_config([r for r in records if r["config"] == name], seed, labels) for name in configs
+            name: summarize_config([r for r in records if r["config"] == name], seed, labels, samples)
+            for name in configs
         },
     }
+    preference = self_preference(meta["configurations"], records, seed=seed, samples=samples)
+    if preference:
+        summary["self_preference"] = preference
+    return summary
+
+
+def self_preference(
+    configurations: list[dict[str, Any]], records: list[dict[str, Any]], *, seed: int, samples: int = BOOTSTRAP_SAMPLES
+) -> list[dict[str, Any]]:
+    """Configurations sharing answers (same `answer_key`) where one is judged by the model that wrote the answers
+    and another by a different model: per criterion, the self-judge's pass rate minus the other judge's on the
+    same items, with a paired bootstrap interval (positive: the judge favours its own model's answers)."""
+    out = []
+    for own in configurations:
+        if not own.get("answer_key") or own.get("judge_model") != own.get("chat_model"):
+            continue
+        for other in configurations:
+            if (
+                other is own
+                or other.get("answer_key") != own["answer_key"]
+                or other["judge_model"] == own["judge_model"]
+            ):
+                continue
+            own_records = [r for r in records if r["config"] == own["name"]]
+            other_records = [r for r in records if r["config"] == other["name"]]
+            row: dict[str, Any] = {"self_judge": own["name"], "other_judge": other["name"], "criteria": {}}
+            for criterion in JUDGE_METRICS:
+                a, b = per_item(other_records, criterion), per_item(own_records, criterion)
+                common = sorted(set(a) & set(b))
+                delta = paired_bootstrap([a[i] for i in common], [b[i] for i in common], seed=seed, samples=samples)
+                row["criteria"][criterion] = delta.to_dict()
+            out.append(row)
+    return out
 
 
 def fail_under(summary: dict[str, Any], gates: dict[str, float]) -> list[str]:

@@ -32,7 +32,7 @@ def parse_gates(values: list[str]) -> dict[str, float]:
 
 
 @eval_app.command("run")
-@with_settings("models", "retrieval", exclude=("collection", "rerank_model"))
+@with_settings("models", "retrieval", "evals", exclude=("collection", "rerank_model"))
 def eval_run(
     settings: Settings,
     suite_path: Annotated[
@@ -58,7 +58,8 @@ def eval_run(
 
     gates = parse_gates(fail_under or [])
     suite = load_suite(suite_path)
-    out = out or settings.home / "runs" / f"{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    runs = settings.evals.runs_dir or settings.home / "runs"
+    out = out or runs / f"{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     typer.echo(f"run directory: {out}", err=True)
     summary = run_suite(suite, out, settings, repeats=repeats, limit=limit, progress=True)
     if json_output:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agent.judge import CitedSource
 from agent.testing import ScriptedChatClient
 from evals.dataset import Item
@@ -81,3 +83,30 @@ def test_all_unmeasured_metric_is_null_not_nan_and_fails_the_gate() -> None:
     assert fail_under(summary, {"faithfulness": 0.1}) == ["c: faithfulness not measured on any item (gate 0.1)"]
     assert fail_under(summary, {"key_fact_accuracy": 1.0}) == []
     assert fail_under(summary, {"key_fact_accuracy": 1.1})[0].startswith("c: key_fact_accuracy = 1.0000 is below")
+
+
+def test_self_preference_and_corrected_estimates() -> None:
+    own = Configuration(name="own")
+    other = Configuration(name="other", judge_model="big")
+    items = [Item(id=f"q{i}", question="k?", reference="60", gold_sources=["hybrid-search.md"]) for i in range(6)]
+
+    def verdicts(passed: bool) -> dict:
+        return {"correctness": {"criterion": "correctness", "passed": passed, "reason": None}}
+
+    records = [_record(own, item, verdicts(True)) for item in items]
+    records += [_record(other, item, verdicts(i % 2 == 0)) for i, item in enumerate(items)]
+    meta = {
+        "configurations": [
+            {"name": "own", "chat_model": "small", "judge_model": "small", "answer_key": "k1"},
+            {"name": "other", "chat_model": "small", "judge_model": "big", "answer_key": "k1"},
+        ]
+    }
+    labels = {"q0": {"correctness": True}, "q1": {"correctness": False}, "own/q2": {"correctness": False}}
+    summary = summarize_run(meta, records, seed=0, labels=labels)
+    (row,) = summary["self_preference"]
+    assert (row["self_judge"], row["other_judge"]) == ("own", "other")
+    assert row["criteria"]["correctness"]["delta"] == 0.5 and row["criteria"]["correctness"]["n"] == 6
+    corrected = summary["configs"]["own"]["corrected"]["correctness"]
+    # judge mean 1.0 on 6 items; labelled q0, q1, own/q2: judge - human = 0, 1, 1 -> bias 2/3
+    assert corrected["labelled"] == 3 and corrected["estimate"] == pytest.approx(1 - 2 / 3, abs=1e-5)
+    json.dumps(summary, allow_nan=False)
