@@ -36,6 +36,8 @@ RELATED_THRESHOLD = 0.3  # below this hybrid similarity a stored fact is unrelat
 # a message without one of these cannot state anything about the user: no extraction call
 _SELF = re.compile(r"\b(i|i'm|im|i've|i'd|i'll|my|mine|me|we|we're|our|us|call me|prefer|remember)\b", re.IGNORECASE)
 
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+
 
 @dataclass
 class Decision:
@@ -52,6 +54,11 @@ class Decision:
     def line(self) -> str:
         """`ADD: I work on PostgreSQL 15` (what the CLI shows after "remembered:")."""
         return f"{self.action}: {self.record.text if self.record and self.stored else self.fact}"
+
+
+def statements(message: str) -> list[str]:
+    """The message's sentences that are not questions (a question states nothing about the user)."""
+    return [part.strip() for part in _SENTENCE.findall(message) if part.strip() and not part.strip().endswith("?")]
 
 
 def normalize(text: str) -> str:
@@ -129,8 +136,8 @@ class FactMemory:
 
     def extract(self, message: str) -> Facts:
         """Facts the user states about themselves in one message ([] when none, or when the output is
-        unusable). Messages without a first-person word cost no model call."""
-        if not _SELF.search(message):
+        unusable). Messages without a first-person statement (questions, greetings) cost no model call."""
+        if not any(_SELF.search(sentence) for sentence in statements(message)):
             return []
         messages = [
             {"role": "system", "content": EXTRACT_SYSTEM},

@@ -156,9 +156,18 @@ class ChromaMemoryStore:
     def __init__(self, store: Store, embedder: Embedder, collection: str = DEFAULT_COLLECTION) -> None:
         self.embedder = embedder
         self.collection_name = collection
+        self._query_cache: dict[str, list[float]] = {}
         self._coll: ChunkCollection = store.create_collection(
             collection, embedder=embedder.name, dimension=embedder.dimension
         )
+
+    def _query_vector(self, query: str) -> list[float]:
+        """The query's embedding; the last few are cached (recall searches facts and episodes with one query)."""
+        if query not in self._query_cache:
+            if len(self._query_cache) >= 8:
+                self._query_cache.pop(next(iter(self._query_cache)))
+            self._query_cache[query] = list(self.embedder.embed([query], kind="query")[0])
+        return self._query_cache[query]
 
     # -- writes ------------------------------------------------------------------------------------
     def add(self, namespace: str, text: str, *, data: dict[str, Any] | None = None, why: str = "") -> MemoryRecord:
@@ -219,7 +228,7 @@ class ChromaMemoryStore:
         validate_namespace(namespace)
         if k <= 0 or not query.strip():
             return []
-        vector = self.embedder.embed([query], kind="query")[0]
+        vector = self._query_vector(query)
         total = len(self._coll.ids(where={"namespace": namespace}))
         if total == 0:
             return []
