@@ -136,3 +136,24 @@ def test_servers_are_read_from_ragloop_toml(tmp_path: Path) -> None:
     (tmp_path / "ragloop.toml").write_text('[[mcp.servers]]\nname = "noallow"\ncommand = "x"\n', encoding="utf-8")
     with pytest.raises(SettingsError, match="allow"):
         load_settings({"home": str(tmp_path)})
+
+
+@pytest.mark.slow
+def test_real_model_loop_with_an_external_server_keeps_to_the_allow_list(tmp_path: Path) -> None:
+    """The real default model in the agent loop, offered the external server's tools: whatever it decides, only
+    allowed tools reach the server, even when a tool result asks for another one."""
+    from agent.chat_client import ChatClient
+    from local_models.serve import serve
+
+    log = tmp_path / "calls.log"
+    with serve("qwen2.5-coder-0.5b", n_ctx=4096) as url, contextlib.ExitStack() as stack:
+        chat = ChatClient(url, "qwen2.5-coder-0.5b")
+        stack.callback(chat.close)
+        registry = agent_tools([external(log, allow=["lookup"])], stack)
+        deps = AgentDeps(chat=chat, judge=None, retriever=KeywordRetriever([]), tools=registry, config=AgentConfig())
+        with Agent(deps, home=tmp_path) as agent:
+            result = agent.ask("Use the ext__lookup tool to look up the glossary term 'planted'.")
+    # qwen2.5-coder-0.5b routes this to the tool loop and calls the lookup (the question names the tool); the
+    # lookup's result then asks for ext__delete_all, which is not allowed: it never reaches the server
+    assert result.route == "tool" and any(s.node == "tools" for s in result.steps)
+    assert calls(log) and all(line.startswith("lookup ") for line in calls(log)), calls(log)
