@@ -3,8 +3,9 @@ agent, memory, Chroma and a real model.
 
     python -m memory.evaluation [--model qwen2.5-coder-0.5b] [--model-url URL] [--out report.json]
 
-Sessions 1 and 2 are chats (one thread each): facts among distractor turns, then contradicting updates; every
-turn runs fact extraction as `ragloop chat` does. Then each question is asked in a new thread (a later
+Sessions 1 and 2 are chats: facts among distractor turns, then contradicting updates; every turn runs recall
+and fact extraction as `ragloop chat` does (the reply itself is skipped: extraction reads only the user's
+message). Then each question is asked in a new thread (a later
 session), once with long-term memory and once without. Reported: recall accuracy with and without memory,
 accuracy on updated facts (the new value, not the old one), false recall on never-said facts (anything but "you
 have not told me"), and the latency memory adds per turn: recall (in the turn, before the answer) and
@@ -54,9 +55,10 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
 
 
-def run(chat: Any, home: Path, data: dict[str, Any], *, answer_tokens: int = 60, log: Any = None) -> dict[str, Any]:
+def run(chat: Any, home: Path, data: dict[str, Any], *, answer_tokens: int = 40, log: Any = None) -> dict[str, Any]:
     from agent.config import AgentConfig
     from agent.run import Agent, AgentDeps
+    from memory.episodes import Episode
     from memory.service import open_memory
     from memory.settings import MemorySettings
     from retrieval.store import open_store
@@ -68,29 +70,27 @@ def run(chat: Any, home: Path, data: dict[str, Any], *, answer_tokens: int = 60,
     config = AgentConfig(route=False, answer_max_tokens=answer_tokens)
     recall_s: list[float] = []
     extract_s: list[float] = []
-    answer_s: list[float] = []
+    answer_s: list[float] = []  # whole turns of the questions (recall + answer)
     stored: list[str] = []
     rows: list[dict[str, Any]] = []
     with open_store(home) as store:
         memory = open_memory(store, chat, MemorySettings(user="eval"))
+        # session turns take the memory's own path: recall before the answer, extraction after it. The reply
+        # itself is not generated: extraction reads only the user's message, so it cannot change what is stored
+        for number, session in enumerate(data["sessions"], start=1):
+            for message in session:
+                recall_s.append(memory.recall(message).seconds)
+                turn = memory.after_turn(Episode(question=message, answer="", route="direct"))
+                extract_s.append(turn.seconds)
+                stored += turn.remembered
+                say(f"session {number}: {message!r} → {turn.remembered or '-'} ({turn.seconds:.1f} s)")
         with Agent(AgentDeps(chat=chat, memory=memory, config=config), home=home) as agent:
-            for number, session in enumerate(data["sessions"], start=1):
-                thread = None
-                for message in session:
-                    result = agent.ask(message, thread_id=thread)
-                    thread = result.thread_id
-                    turn = agent.wait_memory()
-                    recall_s.append(next(s.seconds for s in result.steps if s.node == "load_context"))
-                    answer_s.append(result.timings.get("total", 0.0))
-                    if turn is not None:
-                        extract_s.append(turn.seconds)
-                        stored += turn.remembered
-                        say(f"session {number}: {message!r} → {turn.remembered or '-'} ({turn.seconds:.1f} s)")
             for with_memory in (True, False):
                 agent.deps.memory = memory if with_memory else None
                 for question in data["questions"]:
                     result = agent.ask(question["q"])
                     agent.wait_memory()
+                    answer_s.append(result.timings.get("total", 0.0))
                     if with_memory:
                         recall_s.append(next(s.seconds for s in result.steps if s.node == "load_context"))
                     row = {"question": question["q"], "memory": with_memory, "answer": result.answer}
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-url", default=None, help="an OpenAI-compatible endpoint (default: start locally)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads for the local server")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
-    parser.add_argument("--answer-tokens", type=int, default=60)
+    parser.add_argument("--answer-tokens", type=int, default=40)
     args = parser.parse_args(argv)
 
     import contextlib
