@@ -85,6 +85,7 @@ def test_extraction_keeps_grounded_facts_only(make_memory: MakeMemory) -> None:
         {"extract": [{"facts": ["I work on PostgreSQL 15", "I am an astronaut on Mars", "i work on postgresql 15"]}]}
     )
     assert memory.facts.extract("How does BM25 rank documents?") == []  # no first person: no model call
+    assert memory.facts.extract("What is my name? Do you remember my dog?") == []  # questions state nothing
     assert chat_of(memory).calls == []
     facts = memory.facts.extract("By the way, I work on PostgreSQL 15 at my job.")
     assert facts == ["I work on PostgreSQL 15"]  # the invented one and the duplicate are dropped
@@ -95,8 +96,9 @@ def test_malformed_or_empty_extraction_stores_nothing(make_memory: MakeMemory, r
     from memory.episodes import Episode
 
     memory = make_memory({"extract": [reply]})
-    turn = memory.after_turn(Episode("I work on PostgreSQL 15, how do I vacuum?", "Run VACUUM.", "direct"))
+    turn = memory.after_turn(Episode("I work on PostgreSQL 15. How do I vacuum?", "Run VACUUM.", "direct"))
     assert turn.decisions == [] and turn.remembered == [] and memory.list() == []
+    assert chat_of(memory).kinds() == ["extract"]  # the model was asked, its output was unusable
 
 
 def test_remember_and_recall_tools_are_plain_typed_functions(make_memory: MakeMemory) -> None:
