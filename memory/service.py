@@ -178,11 +178,14 @@ def open_memory(
     user: str | None = None,
     embed_backend: str = "torch",
     cache_dir: Path | None = None,
+    embedder: Any = None,
 ) -> Memory:
     """`Memory` over `settings.collection` in a `retrieval.store.Store`, embedded with the model the collection
-    was built with (default: the bundled MiniLM) on `embed_backend`."""
+    was built with, else `embedder` (an already loaded one, e.g. the searcher's), else the bundled MiniLM, on
+    `embed_backend`."""
     from retrieval.embedder import build_embedder
 
     model = store.get_collection(settings.collection).embedder if store.has_collection(settings.collection) else None
-    embedder = build_embedder(model, embed_backend, cache_dir=cache_dir)
+    if embedder is None or model not in (None, embedder.name):
+        embedder = build_embedder(model, embed_backend, cache_dir=cache_dir)
     return Memory(ChromaMemoryStore(store, embedder, settings.collection), chat, user=user, settings=settings)

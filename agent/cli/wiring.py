@@ -230,12 +230,14 @@ class Runtime:
         with self._lock:
             if self._memory is None:
                 r = self.settings.retrieval
+                searcher = self._searchers.get(r.collection)  # its embedder is reused when it is the same model
                 self._memory = open_memory(
                     self.store,
                     lambda: self.chat,
                     self.settings.memory,
                     embed_backend=r.embed_backend,
                     cache_dir=self.settings.home / "onnx",
+                    embedder=searcher.embedder if searcher is not None else None,
                 )
             return self._memory if user is None else self._memory.for_user(user)
 
