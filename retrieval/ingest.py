@@ -162,7 +162,7 @@ def ingest(
     pending: list[_Pending] = []
     seen_docs: set[str] = set()
     read_files: set[str] = set()
-    moved: list[DocEntry] = []  # unchanged documents now read from another place
+    moved: list[tuple[DocEntry, str]] = []  # unchanged documents now read from another place, new source
     report.files = len(found)
     for item in _bar(found, progress, "reading", "file"):
         if item.skip is not None:
@@ -183,7 +183,7 @@ def ingest(
             if previous and previous.doc_hash == document.doc_hash and previous.signature == signature:
                 report.unchanged += 1
                 if previous.origin != document.origin:
-                    moved.append(replace(previous, origin=document.origin))
+                    moved.append((replace(previous, origin=document.origin), document.source))
                 continue
             pending.append(_Pending(document, get_chunker().chunk(document), previous))
 
@@ -203,8 +203,9 @@ def ingest(
         )
 
     # 2. write: new chunks, then the manifest switch, then old chunks out
-    if moved:  # only their origin changes (what --prune checks): one atomic record write each
-        manifest.put(moved)
+    if moved:  # same content elsewhere: point citations and --prune at the new place, no re-embedding
+        _relocate(chunks_col, moved, embed_batch)
+        manifest.put(entry for entry, _ in moved)
     if pending or gone:
         manifest.mark_dirty()
         _commit(pending, chunks_col, manifest, embedder, signature, embed_batch, progress, report)
@@ -270,6 +271,20 @@ def _commit(
             report.chunks += len(chunks)
     finally:
         bar.close()
+
+
+def _relocate(chunks_col: ChunkCollection, moved: list[tuple[DocEntry, str]], batch: int) -> None:
+    """Rewrite the chunks of moved documents with their new `source`, keeping ids and stored vectors
+    (an upsert of the same ids: a kill midway leaves some chunks with the old path, never a broken one)."""
+    for start in range(0, len(moved), batch):
+        group = moved[start : start + batch]
+        sources = {entry.doc_id: source for entry, source in group}
+        ids = [cid for entry, _ in group for cid in entry.chunk_ids]
+        chunks = chunks_col.get(ids=ids)
+        vectors = chunks_col.embeddings(ids)
+        updated = [replace(chunk, source=sources[chunk.doc_id]) for chunk in chunks if chunk.id in vectors]
+        if updated:
+            chunks_col.upsert(updated, [vectors[chunk.id] for chunk in updated])
 
 
 def _groups(pending: list[_Pending], size: int) -> Iterator[list[_Pending]]:

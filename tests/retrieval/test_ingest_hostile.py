@@ -167,6 +167,8 @@ def test_same_folder_from_another_location_is_unchanged(tmp_path: Path, home: Pa
         file_key(moved / "good.md"),
         file_key(moved / "sub/more.md"),
     }
+    sources = {c.source for c in store.get_collection(COLLECTION).get()}  # citations name the new place
+    assert sources == {str(moved / "good.md"), str(moved / "sub" / "more.md")}
     (moved / "sub" / "more.md").unlink()
     assert run(store, home, moved, prune=True).deleted == 1  # prune follows the new location
 
