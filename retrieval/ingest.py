@@ -239,11 +239,10 @@ def _commit(
     try:
         for group in _groups(pending, embed_batch):
             chunks = [c for p in group for c in p.chunks]
-            vectors: list[list[float]] = []
-            for start in range(0, len(chunks), embed_batch):
-                vectors.extend(embedder.embed([c.text for c in chunks[start : start + embed_batch]], "document"))
-                bar.update(min(embed_batch, len(chunks) - start))
-            chunks_col.upsert(chunks, vectors)
+            for start in range(0, len(chunks), embed_batch):  # written batch by batch: a huge document's
+                batch = chunks[start : start + embed_batch]  # vectors are never all held in memory at once
+                chunks_col.upsert(batch, embedder.embed([c.text for c in batch], "document"))
+                bar.update(len(batch))
             manifest.put(
                 DocEntry(
                     doc_id=p.document.doc_id,

@@ -249,3 +249,31 @@ def test_heading_with_a_long_run_of_spaces_is_read_in_linear_time(tmp_path: Path
     assert loaded, "reading the file did not finish"
     paths = [section.heading_path for section in loaded[0].sections]  # type: ignore[attr-defined]
     assert paths[0] == ["Title"] and paths[-1][-1] == "Learn C" and paths[1][0].startswith("a ")
+
+
+def test_a_huge_document_is_written_as_it_is_embedded(tmp_path: Path, home: Path, store: Store) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "huge.txt").write_text(
+        "\n\n".join(f"Paragraph {i} talks about topic {i % 7} at some length." for i in range(300)), encoding="utf-8"
+    )
+    seen: list[int] = []
+    inner = HashEmbedder(max_tokens=32)
+
+    class Watching:  # the Embedder interface; notes how many chunks are stored before each embed call
+        name, dimension, max_tokens = inner.name, inner.dimension, inner.max_tokens
+
+        def embed(self, texts: list[str], kind: str = "document") -> list[list[float]]:
+            if store.has_collection(COLLECTION):
+                seen.append(store.get_collection(COLLECTION).count())
+            return inner.embed(texts, kind)  # type: ignore[arg-type]
+
+        def count_tokens(self, text: str) -> int:
+            return inner.count_tokens(text)
+
+    report = ingest(
+        [root], store=store, collection=COLLECTION, embedder=Watching(), home=home, embed_batch=8, progress=False
+    )  # type: ignore[arg-type]
+    assert report.chunks > 24 and len(seen) == -(-report.chunks // 8)
+    assert seen == [8 * i for i in range(len(seen))]  # each batch was stored before the next was embedded
+    assert_clean(store, home, COLLECTION)
