@@ -113,8 +113,15 @@ def open_agent_session(settings: Settings, config: Configuration, threads_path: 
 
 @contextlib.contextmanager
 def open_judge(settings: Settings) -> Iterator[ChatModel]:
-    """The chat client of `settings` (see `for_judge`), used as the evaluation judge."""
-    from agent.cli.wiring import open_runtime
+    """A client of the settings' chat model (see `for_judge`), used as the evaluation judge: the wiring's model
+    endpoint (a local server started when no URL is set), without opening the store (`eval calibrate` and the
+    judge phase need no store, so they can run beside another process that holds it)."""
+    from agent.chat_client import ChatClient
+    from agent.cli.wiring import model_endpoints
 
-    with open_runtime(settings) as rt:
-        yield rt.chat
+    with model_endpoints(settings, judge=False) as (endpoint, _):
+        client = ChatClient(endpoint.base_url, endpoint.model, api_key=endpoint.api_key)
+        try:
+            yield client
+        finally:
+            client.close()
