@@ -216,7 +216,7 @@ def test_error_after_stream_started_is_an_error_event() -> None:
 
 
 def test_unknown_route_is_404_in_openai_shape(scripted: LocalServer) -> None:
-    response = httpx.get(f"{scripted.base_url}/embeddings")
+    response = httpx.get(f"{scripted.base_url}/audio/speech")  # /v1/embeddings exists now
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
