@@ -128,8 +128,11 @@ class FactMemory:
         record = similar[target - 1] if 1 <= target <= len(similar) else None
         if action == "NOOP" or record is None:
             return Decision("NOOP", fact, record, "model", True)
-        if action == "UPDATE" and not content_words(text) >= content_words(fact) - content_words(record.text):
-            text = fact  # a merge that lost words of the new fact: keep the new fact as said
+        if action == "UPDATE" and not _merges(text, record.text, fact):
+            # an "update" that drops what the memory said would delete the wrong memory: store the fact as new
+            return Decision(
+                "ADD", fact, self.store.add(namespace, fact, why=why or "new fact"), "model: not a merge", True
+            )
         reason = f"{'contradicted' if action == 'SUPERSEDE' else 'refined'} by: {fact}" + (f" ({why})" if why else "")
         updated = self.store.update(namespace, record.id, text, action=action, why=reason)
         return Decision(action, fact, updated, "model", True)
@@ -160,3 +163,13 @@ def _grounded(fact: str, message: str) -> bool:
     """At least half of the fact's content words are in the user's message (small models invent facts)."""
     words = content_words(fact) - {"prefer", "like", "use", "work"}
     return not words or len(words & content_words(message)) * 2 >= len(words)
+
+
+def _merges(merged: str, old: str, new: str) -> bool:
+    """A merge keeps most of the old memory's content words and most of the new fact's."""
+    kept = content_words(merged)
+
+    def most(words: set[str]) -> bool:
+        return not words or len(words & kept) * 3 >= len(words) * 2
+
+    return most(content_words(old)) and most(content_words(new))

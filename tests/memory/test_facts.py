@@ -69,6 +69,17 @@ def test_update_merges_and_add_keeps_both(make_memory: MakeMemory) -> None:
     assert added.action == "ADD" and len(memory.list()) == 2
 
 
+
+def test_an_update_that_drops_the_old_memory_is_stored_as_new(make_memory: MakeMemory) -> None:
+    # seen with the 0.5B model: "UPDATE 1" of "I work as a database administrator" with text "I work on
+    # PostgreSQL 15" would have deleted the job; the old memory stays, the fact is added
+    memory = make_memory({"memory": [{"action": "UPDATE", "target": 1, "text": "I work on PostgreSQL 15"}]})
+    memory.remember("I work as a database administrator")
+    decision = memory.remember("I work on PostgreSQL 15")
+    assert decision.action == "ADD" and "not a merge" in decision.reason
+    assert sorted(r.text for r in memory.list()) == ["I work as a database administrator", "I work on PostgreSQL 15"]
+
+
 @pytest.mark.parametrize(
     "reply", ["", "not json", {"action": "SUPERSEDE", "target": 7, "text": "x"}, {"action": "DELETE", "target": 1}]
 )
