@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -55,7 +54,11 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
 
 
-def run(chat: Any, home: Path, data: dict[str, Any], *, answer_tokens: int = 40, log: Any = None) -> dict[str, Any]:
+def run(
+    chat: Any, home: Path, data: dict[str, Any], *, answer_tokens: int = 40, emit: Any = None
+) -> list[dict[str, Any]]:
+    """Run the set; every turn and answered question is passed to `emit` as it completes (so a partial run
+    can still be summarized) and returned. Each question is asked with memory, then without, in turn."""
     from agent.config import AgentConfig
     from agent.run import Agent, AgentDeps
     from memory.episodes import Episode
@@ -63,64 +66,59 @@ def run(chat: Any, home: Path, data: dict[str, Any], *, answer_tokens: int = 40,
     from memory.settings import MemorySettings
     from retrieval.store import open_store
 
-    def say(text: str) -> None:
-        if log is not None:
-            print(text, file=log, flush=True)
+    events: list[dict[str, Any]] = []
+
+    def record(event: dict[str, Any]) -> None:
+        events.append(event)
+        if emit is not None:
+            emit(event)
 
     config = AgentConfig(route=False, answer_max_tokens=answer_tokens)
-    recall_s: list[float] = []
-    extract_s: list[float] = []
-    answer_s: list[float] = []  # whole turns of the questions (recall + answer)
-    stored: list[str] = []
-    rows: list[dict[str, Any]] = []
     with open_store(home) as store:
         memory = open_memory(store, chat, MemorySettings(user="eval"))
         # session turns take the memory's own path: recall before the answer, extraction after it. The reply
         # itself is not generated: extraction reads only the user's message, so it cannot change what is stored
         for number, session in enumerate(data["sessions"], start=1):
             for message in session:
-                recall_s.append(memory.recall(message).seconds)
+                recall = memory.recall(message).seconds
                 turn = memory.after_turn(Episode(question=message, answer="", route="direct"))
-                extract_s.append(turn.seconds)
-                stored += turn.remembered
-                say(f"session {number}: {message!r} → {turn.remembered or '-'} ({turn.seconds:.1f} s)")
+                record(
+                    {"type": "turn", "session": number, "message": message, "remembered": turn.remembered}
+                    | {"recall_s": recall, "extract_s": turn.seconds, "error": turn.error}
+                )
+        record({"type": "memories", "memories": [r.text for r in memory.list()]})
         with Agent(AgentDeps(chat=chat, memory=memory, config=config), home=home) as agent:
-            for with_memory in (True, False):
-                agent.deps.memory = memory if with_memory else None
-                for question in data["questions"]:
+            for question in data["questions"]:
+                for with_memory in (True, False):
+                    agent.deps.memory = memory if with_memory else None
                     result = agent.ask(question["q"])
                     agent.wait_memory()
-                    answer_s.append(result.timings.get("total", 0.0))
-                    if with_memory:
-                        recall_s.append(next(s.seconds for s in result.steps if s.node == "load_context"))
-                    row = {"question": question["q"], "memory": with_memory, "answer": result.answer}
-                    row |= score(question, result.answer)
-                    rows.append(row)
-                    say(f"{'with' if with_memory else 'without'} memory: {question['q']} → {result.answer[:100]!r}")
-        final = [r.text for r in memory.list()]
-    return summarize(data, rows, recall_s, extract_s, answer_s, stored, final)
+                    recall = next(s.seconds for s in result.steps if s.node == "load_context")
+                    row = {"type": "question", "question": question["q"], "memory": with_memory}
+                    row |= {"answer": result.answer, "recall_s": recall, "turn_s": result.timings.get("total", 0.0)}
+                    record(row | score(question, result.answer))
+    return events
 
 
-def summarize(
-    data: dict[str, Any],
-    rows: list[dict[str, Any]],
-    recall_s: list[float],
-    extract_s: list[float],
-    answer_s: list[float],
-    stored: list[str],
-    final: list[str],
-) -> dict[str, Any]:
+def summarize(data: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report from the events of a (possibly partial) run."""
     kinds = {q["q"]: "never" if q.get("never") else ("updated" if q.get("old") else "fact") for q in data["questions"]}
+    rows = [e for e in events if e["type"] == "question"]
+    turns = [e for e in events if e["type"] == "turn"]
+    recall_s = [e["recall_s"] for e in turns] + [r["recall_s"] for r in rows if r["memory"]]
+    extract_s = [e["extract_s"] for e in turns]
+    memories: list[str] = next((e["memories"] for e in events if e["type"] == "memories"), [])
 
     def rate(memory: bool, kind: set[str], key: str) -> dict[str, Any]:
         chosen = [r for r in rows if r["memory"] == memory and kinds[r["question"]] in kind]
         hits = sum(1 for r in chosen if r.get(key))
-        return {"rate": round(hits / len(chosen), 3) if chosen else 0.0, "n": len(chosen), "hits": hits}
+        return {"rate": round(hits / len(chosen), 3) if chosen else None, "n": len(chosen), "hits": hits}
 
     both = {"fact", "updated"}
     return {
-        "questions": len(data["questions"]),
-        "turns": sum(len(s) for s in data["sessions"]),
+        "complete": len(rows) == 2 * len(data["questions"]),
+        "questions_answered": len({r["question"] for r in rows}),
+        "turns": len(turns),
         "recall_accuracy": {"with_memory": rate(True, both, "correct"), "without_memory": rate(False, both, "correct")},
         "updated_accuracy": {
             "with_memory": rate(True, {"updated"}, "correct"),
@@ -136,14 +134,14 @@ def summarize(
             "recall_p95": pct(recall_s, 0.95),
             "extraction_median": pct(extract_s, 0.5),
             "extraction_p95": pct(extract_s, 0.95),
-            "answer_turn_median": pct(answer_s, 0.5),
+            "extraction_with_model_call_median": pct([s for s in extract_s if s > 0.05], 0.5),
+            "question_turn_median_with_memory": pct([r["turn_s"] for r in rows if r["memory"]], 0.5),
+            "question_turn_median_without_memory": pct([r["turn_s"] for r in rows if not r["memory"]], 0.5),
             "recall_samples": len(recall_s),
             "extraction_samples": len(extract_s),
-            "extraction_mean": round(statistics.fmean(extract_s), 3) if extract_s else 0.0,
         },
-        "stored_decisions": stored,
-        "final_memories": final,
-        "rows": rows,
+        "stored": [line for e in turns for line in e["remembered"]],
+        "memories_after_sessions": memories,
     }
 
 
@@ -152,9 +150,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="chat model (default: the settings' default model)")
     parser.add_argument("--model-url", default=None, help="an OpenAI-compatible endpoint (default: start locally)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads for the local server")
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
+    parser.add_argument("--events", type=Path, default=Path("memory-eval-events.jsonl"), help="JSONL, appended live")
+    parser.add_argument("--summarize", type=Path, default=None, help="only summarize an events file (partial ok)")
     parser.add_argument("--answer-tokens", type=int, default=40)
     args = parser.parse_args(argv)
+    data = load_set()
+    if args.summarize:
+        events = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
+        print(json.dumps(summarize(data, events), indent=2, ensure_ascii=False))
+        return
 
     import contextlib
 
@@ -174,14 +178,19 @@ def main(argv: list[str] | None = None) -> None:
         chat = ChatClient(url, model)
         stack.callback(chat.close)
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragloop-memory-eval-")))
+        sink = stack.enter_context(args.events.open("w", encoding="utf-8"))
+
+        def emit(event: dict[str, Any]) -> None:
+            sink.write(json.dumps(event, ensure_ascii=False) + "\n")
+            sink.flush()
+            print(json.dumps(event, ensure_ascii=False)[:200], file=sys.stderr, flush=True)
+
         start = time.perf_counter()
-        report = run(chat, home, load_set(), answer_tokens=args.answer_tokens, log=sys.stderr)
-        report["model"] = model
-        report["seconds"] = round(time.perf_counter() - start, 1)
-    text = json.dumps(report, indent=2, ensure_ascii=False)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in report.items() if k not in ("rows", "stored_decisions")}, indent=2))
+        emit({"type": "start", "model": model})
+        events = run(chat, home, data, answer_tokens=args.answer_tokens, emit=emit)
+        emit({"type": "end", "seconds": round(time.perf_counter() - start, 1)})
+    report = summarize(data, events) | {"model": model}
+    print(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":
