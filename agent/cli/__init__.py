@@ -15,6 +15,7 @@ from agent.cli import (  # noqa: F401
     chat_cmd,
     config_cmd,
     demo_cmd,
+    eval_cmd,
     ingest_cmd,
     mcp_cmd,
     memory_cmd,
