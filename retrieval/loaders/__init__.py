@@ -147,7 +147,8 @@ def discover(roots: list[Path], glob: str | None = None, *, follow_symlinks: boo
             for name in sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS):
                 path = Path(folder) / name
                 if not follow_symlinks and path.is_symlink() and _escapes(path, real_root):
-                    yield Found(path, root, skip=_LINK_OUT + " (a folder: pass --follow-symlinks to walk it)")
+                    if glob is None:  # with a glob, whether it held matching files is unknown: not reported
+                        yield Found(path, root, skip=_LINK_OUT + " (a folder: pass --follow-symlinks to walk it)")
                     continue
                 kept.append(name)
             dirs[:] = kept
