@@ -37,6 +37,16 @@ def load_set() -> dict[str, Any]:
     return data
 
 
+def subset(data: dict[str, Any], facts: int, never: int) -> dict[str, Any]:
+    """The first `facts` fact questions and `never` never-said ones, with the session messages that mention
+    their expected or old values (a quick run for a loaded machine; the full set is the reference)."""
+    chosen = [q for q in data["questions"] if not q.get("never")][:facts]
+    chosen += [q for q in data["questions"] if q.get("never")][:never]
+    keys = [k.strip() for q in chosen for k in [*q.get("expect", []), *q.get("old", [])]]
+    sessions = [[m for m in session if any(k in m.lower() for k in keys)] for session in data["sessions"]]
+    return {**data, "sessions": sessions, "questions": chosen}
+
+
 def score(question: dict[str, Any], answer: str) -> dict[str, Any]:
     text = answer.lower()
     if question.get("never"):
@@ -153,8 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=Path, default=Path("memory-eval-events.jsonl"), help="JSONL, appended live")
     parser.add_argument("--summarize", type=Path, default=None, help="only summarize an events file (partial ok)")
     parser.add_argument("--answer-tokens", type=int, default=40)
+    parser.add_argument("--subset", type=int, nargs=2, metavar=("FACTS", "NEVER"), help="a quick partial set")
     args = parser.parse_args(argv)
     data = load_set()
+    if args.subset:
+        data = subset(data, *args.subset)
     if args.summarize:
         events = [json.loads(line) for line in args.summarize.read_text().splitlines() if line.strip()]
         print(json.dumps(summarize(data, events), indent=2, ensure_ascii=False))
