@@ -6,6 +6,8 @@
 - A JSON body nested deeper than `MAX_BODY_DEPTH` is a 400 (a tool's parameter schema, the deepest
   legitimate part of a request, is limited to `local_models.schema_limits.MAX_SCHEMA_DEPTH`); the
   depth is measured without recursion, and Python's own parser giving up (RecursionError) is a 400 too.
+- A string holding an unpaired surrogate escape (`"\\ud800"`, valid JSON but not text) is a 400, not
+  a UnicodeEncodeError in the tokenizer.
 """
 
 from __future__ import annotations
@@ -70,7 +72,24 @@ def load_json_body(raw: bytes) -> Any:
         data = _TOO_DEEP
     if data is _TOO_DEEP or json_depth(data) > MAX_BODY_DEPTH:
         raise APIError(400, f"The request body is nested more than {MAX_BODY_DEPTH} levels deep.", code="invalid_json")
+    if b"\\u" in raw and _has_lone_surrogate(data):
+        raise APIError(
+            400,
+            "The request body holds an unpaired UTF-16 surrogate escape (such as \\ud800), which is not text. "
+            "Escape characters outside the BMP as a surrogate pair, or send them as UTF-8.",
+            code="invalid_json",
+        )
     return data
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    """Whether a string anywhere in `data` (keys too) holds a lone surrogate: JSON allows the escape,
+    UTF-8 (and so the tokenizer) does not."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def json_depth(value: Any) -> int:

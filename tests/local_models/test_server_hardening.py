@@ -116,3 +116,21 @@ def test_pathological_patterns_are_a_400(real_server: LocalServer, pattern: str,
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == "response_format" and expected in reply.json()["error"]["message"]
     _assert_still_serving(real_server)
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/completions", "/tokenize"])
+def test_lone_surrogate_is_a_400_not_a_tokenizer_crash(real_server: LocalServer, path: str) -> None:
+    bodies = {
+        "/chat/completions": b'{"messages": [{"role": "user", "content": "hi \\ud800"}], "max_tokens": 2}',
+        "/completions": b'{"prompt": "hi \\udfff", "max_tokens": 2}',
+        "/tokenize": b'{"text": "a\\ud800"}',
+    }
+    reply = httpx.post(
+        f"{real_server.base_url}{path}",
+        content=bodies[path],
+        headers={"Content-Type": "application/json", **real_server.headers()},
+        timeout=60,
+    )
+    assert reply.status_code == 400, reply.text  # was a 500 (UnicodeEncodeError in llama tokenize)
+    assert "surrogate" in reply.json()["error"]["message"]
+    _assert_still_serving(real_server)

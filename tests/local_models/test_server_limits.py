@@ -119,3 +119,20 @@ def test_model_path_that_is_a_fifo_is_an_error_not_a_hang(tmp_path: Path) -> Non
     args = [sys.executable, "-m", "local_models.server", "--model", str(fifo), "--port", "0"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)  # the timeout is a hang guard
     assert done.returncode == 2 and "is not a regular file" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"messages": [{"role": "user", "content": "hi \\ud800 there"}]}',
+        b'{"messages": [{"role": "user", "content": "hi"}], "stop": ["\\udfff"]}',
+        b'{"messages": [{"role": "user", "content": "hi", "name\\udc00": 1}]}',
+    ],
+)
+def test_lone_surrogate_escape_is_400(scripted: LocalServer, body: bytes) -> None:
+    reply = httpx.post(
+        f"{scripted.base_url}/chat/completions", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert reply.status_code == 400 and "surrogate" in reply.json()["error"]["message"]
+    paired = b'{"messages": [{"role": "user", "content": "clef \\ud834\\udd1e"}]}'  # a valid pair is text
+    assert httpx.post(f"{scripted.base_url}/chat/completions", content=paired).status_code == 200
