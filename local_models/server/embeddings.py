@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import struct
 import threading
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from local_models.errors import ModelError, ModelNotInstalledError
 from local_models.server.errors import APIError
+from local_models.server.limits import load_json_body
 
 if TYPE_CHECKING:
     from local_models.embedding_engine import EmbeddingEngine
@@ -118,10 +118,7 @@ def embeddings_router(settings: ServerSettings) -> APIRouter:
 
 
 async def _parse(request: Request) -> EmbeddingRequest:
-    try:
-        data = json.loads(await request.body())
-    except ValueError as exc:
-        raise APIError(400, f"The request body is not valid JSON ({exc}).", code="invalid_json") from None
+    data = load_json_body(await request.body())  # the server's bounds: bad, too deep, lone surrogates: 400
     if not isinstance(data, dict):
         raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
     try:

@@ -136,3 +136,13 @@ def test_lone_surrogate_escape_is_400(scripted: LocalServer, body: bytes) -> Non
     assert reply.status_code == 400 and "surrogate" in reply.json()["error"]["message"]
     paired = b'{"messages": [{"role": "user", "content": "clef \\ud834\\udd1e"}]}'  # a valid pair is text
     assert httpx.post(f"{scripted.base_url}/chat/completions", content=paired).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"model": "x", "input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b'{"model": "x", "input": "\\ud800"}'],
+)
+def test_embeddings_route_has_the_same_body_bounds(scripted: LocalServer, body: bytes) -> None:
+    reply = httpx.post(f"{scripted.base_url}/embeddings", content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_json"  # was a 500 (RecursionError)
+    _ok(scripted)
