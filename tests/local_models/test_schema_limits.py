@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -129,3 +131,25 @@ def test_ordinary_patterns_pass(pattern: str) -> None:
 def test_bounds_of_many_properties_add_up() -> None:
     properties = {f"p{i}": {"type": "string", "maxLength": 1000} for i in range(21)}
     assert f"{MAX_TOTAL_REPEAT:,}" in _refusal({"type": "object", "properties": properties})
+
+
+@pytest.mark.slow
+def test_a_grammar_llama_cpp_rejects_is_logged_briefly() -> None:
+    """llama.cpp prints a rejected grammar whole on fd 2 (12 KB here, 120 KB for maxLength 20000): capped."""
+    code = (
+        "import json\n"
+        "from llama_cpp.llama_grammar import json_schema_to_gbnf\n"
+        "from local_models.engine import load_engine\n"
+        "from local_models.grammars import GrammarSpec\n"
+        "from local_models.server.settings import default_cache_dir\n"
+        "from local_models.types import InvalidRequestError\n"
+        "engine = load_engine('smollm2-135m', default_cache_dir(), n_ctx=256, n_threads=1)\n"
+        "gbnf = json_schema_to_gbnf(json.dumps({'type': 'string', 'maxLength': 1500}))  # past our bound on purpose\n"
+        "try:\n"
+        "    engine._check_grammar(GrammarSpec(gbnf, {}), 'response_format')\n"
+        "except InvalidRequestError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "cannot parse" in done.stdout, done.stderr[-2000:]
+    assert "more bytes not shown" in done.stderr and len(done.stderr) < 3000
