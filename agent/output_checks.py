@@ -84,7 +84,7 @@ def check_answer(
         return _problem("tool_call")
     if _is_json(text):
         return _problem("json")
-    if _LEADING_MARKER.match(text) or _opens_with_header(text, sources):
+    if _LEADING_MARKER.match(text) or _opens_with_header(text, sources) or _quotes_headers(text, sources):
         return _problem("source_copy")
     if _MANUAL_FURNITURE.search(text):
         return _problem("manual_page")
@@ -191,6 +191,19 @@ def _opens_with_header(text: str, sources: Sequence[Mapping[str, Any]]) -> bool:
         if not rest.strip() or rest.startswith(("\n", " (", " > ", "(")):
             return True
     return False
+
+
+def _quotes_headers(text: str, sources: Sequence[Mapping[str, Any]]) -> bool:
+    """The answer repeats source header lines ("[2] Title > Section") anywhere: a small model that gives up
+    often lists the sources' headers after its sentence."""
+    for n, source in enumerate(sources, start=1):
+        title = str(source.get("title") or "").strip()
+        if title and f"[{n}] {title}" in text:
+            return True
+    return len(_HEADER_LIKE.findall(text)) >= 2
+
+
+_HEADER_LIKE = re.compile(r"\[\d+\] [^\[\]\n]{2,80}? > ")
 
 
 def _is_command_list(text: str) -> bool:

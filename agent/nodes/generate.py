@@ -119,6 +119,11 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         problem = "an empty answer" if not answer else "only citation markers"
         ctx.model_error("generate", f"the model returned {problem}")
         return {"answer": "", "citations": [], "abstained": False, "next_action": ""}
+    if answer.startswith(ABSTAIN_ANSWER.rstrip(".")) and answer.rstrip() != ABSTAIN_ANSWER:
+        # the abstention sentence followed by anything (small models list the sources' headers after it) is
+        # an abstention: the rest is not an answer
+        ctx.note(f"abstained, then went on ({len(answer)} chars): kept the abstention only")
+        answer = ABSTAIN_ANSWER
     attributed: set[int] = set()
     if ctx.config.attribute_citations and not _CITATION_GROUP.search(answer) and not _ABSTAINS.search(answer):
         answer, attributed = attribute_citations(answer, kept)

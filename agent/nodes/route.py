@@ -82,7 +82,12 @@ def _confident_match(question: str, ctx: RunContext, *, strong: bool = False) ->
     for hit in hits:
         flat = to_hit(hit, question, 0)
         signal, stage = cheap_signal(flat, ctx.config.grade_thresholds)
-        if signal == "relevant" and (not strong or question_coverage(question, flat) >= QUESTION_COVERAGE):
+        if stage not in hit.scores:
+            continue  # no stage scored it: no evidence either way
+        covered = question_coverage(question, flat) >= QUESTION_COVERAGE
+        # tool: a confident score and the question's words; direct/clarify: either a confident score, or an
+        # uncertain one with the question's words in the chunk ("How do I make a column auto-increment?")
+        if (signal == "relevant" and (covered or not strong)) or (signal == "uncertain" and covered and not strong):
             return f"the documents match it ({stage} {hit.scores[stage]:.2f}, {hit.chunk.source})"
     return ""
 

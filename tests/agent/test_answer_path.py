@@ -7,9 +7,10 @@ prompts share their longest prefix (the sources block first)."""
 from __future__ import annotations
 
 from agent_support import CHUNKS, AgentFactory, route_to, verdict
+from test_agent_graph import ScoredRetriever
 
 from agent.judge import JUDGE_MAX_TOKENS
-from agent.prompts import FAILED_ANSWER
+from agent.prompts import ABSTAIN_ANSWER, FAILED_ANSWER
 from agent.testing import ScriptedReply
 from tools.builtin import builtin_registry
 
@@ -189,3 +190,36 @@ def test_answer_judge_and_retry_share_the_sources_prefix(make_agent: AgentFactor
     assert judge.request["max_tokens"] == JUDGE_MAX_TOKENS <= 150
     schema = judge.request["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["groundedness_rationale"]["maxLength"] <= 100
+
+
+def test_an_abstention_followed_by_source_headers_is_an_abstention(make_agent: AgentFactory) -> None:
+    rambling = "I couldn't find this in the documents. [1] Reciprocal rank fusion > Summary [2] BM25 > Scoring"
+    weak = ScoredRetriever([(CHUNKS[0], {"dense": 0.35})])
+    agent, _ = make_agent({"route": [route_to("documents")], "answer": [rambling]}, retriever=weak, llm_grading=False)
+    result = agent.ask(QUESTION)
+    assert result.abstained and result.answer == ABSTAIN_ANSWER and result.citations == []
+    # with strong evidence the abstention is questioned, as any abstention
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": [rambling, "Fusion sums reciprocal ranks [1]."],
+            "judge": [verdict()],
+        }
+    )
+    assert agent.ask(QUESTION).answer == "Fusion sums reciprocal ranks [1]." and chat.kinds().count("answer") == 2
+
+
+def test_a_direct_decision_is_overturned_by_an_uncertain_chunk_holding_the_questions_words(
+    make_agent: AgentFactory,
+) -> None:
+    uncertain = ScoredRetriever([(CHUNKS[0], {"dense": 0.35})])  # below "relevant", above "irrelevant"
+    agent, _ = make_agent(
+        {"route": [route_to("direct")], "answer": ["Fusion sums reciprocal ranks [1]."], "judge": [verdict()]},
+        retriever=uncertain,
+        llm_grading=False,
+    )
+    result = agent.ask("How does reciprocal rank fusion merge rankings?")
+    assert result.route == "documents"
+    # a greeting scored the same stays direct: its words are not in the chunk
+    agent, _ = make_agent({"route": [route_to("direct")], "reply": ["Hello!"]}, retriever=uncertain)
+    assert agent.ask("hello there!").route == "direct"

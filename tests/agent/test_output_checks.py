@@ -56,6 +56,13 @@ def test_a_pasted_manual_page_or_source_header_is_not_an_answer() -> None:
     assert check_answer(header, [MANUAL]).kind == "source_copy"  # type: ignore[union-attr]
 
 
+def test_source_headers_anywhere_in_the_answer_are_a_copy() -> None:
+    listed = "Use -x to remove ignored files [1]. [1] git-clean(1) Manual Page > OPTIONS [2] git-clean(1) Manual Page"
+    assert check_answer(listed, [MANUAL]).kind == "source_copy"  # type: ignore[union-attr]
+    anonymous = "It is removed. [1] SQLite Autoincrement > 1. Summary [2] SQLite FAQ > Questions"
+    assert check_answer(anonymous).kind == "source_copy"  # type: ignore[union-attr]
+
+
 def test_a_long_verbatim_copy_of_the_sources_is_not_an_answer() -> None:
     copy = MANUAL["text"].split("DESCRIPTION\n\n")[1] + " [1]"
     assert copied_share(copy, [MANUAL["text"]]) > 0.9
