@@ -77,10 +77,12 @@ Sources:
 ABSTAIN_RULE = f'If none of the sources says anything about the question, reply exactly: "{ABSTAIN_ANSWER}"'
 
 # the fixed instructions of an answer call (also what the budget sizes an answer call by)
-ANSWER_SYSTEM = f"""Answer from the sources above, in the question's own terms.
+# No example sentence: placed after the sources, an example ("Paris is the capital of France [2].") was copied
+# as the answer by qwen2.5-0.5b on real SQLite questions.
+ANSWER_SYSTEM = f"""Answer the question from the sources above, in the question's own terms.
 Start with the direct answer in one sentence. Then give the command, option or setting that does it, if there is one.
-End each sentence with the number of the source that supports it in square brackets, for example: \
-"Paris is the capital of France [2]." Write at most three sentences. Use no outside knowledge.
+After each sentence, write the number of the source that supports it in square brackets: [1], [2] and so on.
+Write at most three sentences. Use no outside knowledge.
 Do not copy the sources, their titles, SYNOPSIS blocks or lists of command lines.
 {ABSTAIN_RULE}"""
 
