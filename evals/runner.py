@@ -13,6 +13,7 @@ with model servers, agent questions, searches, judge calls, ingest).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,27 +36,54 @@ SUMMARY = "summary.json"
 
 @dataclass
 class RunClock:
-    """Wall time and the part of it spent in models and retrieval."""
+    """Wall time and the part of it spent in models and retrieval. With `path`, every addition is saved there,
+    so the totals of a run stopped and resumed several times add up over its invocations (`total_timing`)."""
 
     started: float = field(default_factory=time.perf_counter)
     model_retrieval: dict[str, float] = field(default_factory=dict)
+    path: Path | None = None
 
     def add(self, part: str, seconds: float) -> None:
         self.model_retrieval[part] = self.model_retrieval.get(part, 0.0) + seconds
+        self.save()
+
+    def save(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.as_dict()), encoding="utf-8")
+            tmp.replace(self.path)
 
     def timed(self, part: str) -> _Timed:
         return _Timed(self, part)
 
     def as_dict(self) -> dict[str, Any]:
         wall = time.perf_counter() - self.started
-        inside = sum(self.model_retrieval.values())
-        overhead = max(wall - inside, 0.0)
-        return {
-            "wall_seconds": round(wall, 3),
-            "model_and_retrieval_seconds": {k: round(v, 3) for k, v in self.model_retrieval.items()},
-            "harness_overhead_seconds": round(overhead, 3),
-            "harness_overhead_share": round(overhead / wall, 4) if wall > 0 else None,
-        }
+        return timing_dict(wall, self.model_retrieval)
+
+
+def timing_dict(wall: float, parts: dict[str, float]) -> dict[str, Any]:
+    overhead = max(wall - sum(parts.values()), 0.0)
+    return {
+        "wall_seconds": round(wall, 3),
+        "model_and_retrieval_seconds": {k: round(v, 3) for k, v in parts.items()},
+        "harness_overhead_seconds": round(overhead, 3),
+        "harness_overhead_share": round(overhead / wall, 4) if wall > 0 else None,
+    }
+
+
+def total_timing(directory: Path) -> dict[str, Any]:
+    """The timings of every invocation that worked on a run directory, added up."""
+    wall = 0.0
+    parts: dict[str, float] = {}
+    invocations = 0
+    for path in sorted(directory.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        invocations += 1
+        wall += float(data["wall_seconds"])
+        for key, value in data["model_and_retrieval_seconds"].items():
+            parts[key] = parts.get(key, 0.0) + float(value)
+    return {**timing_dict(wall, parts), "invocations": invocations}
 
 
 class _Timed:
@@ -93,21 +121,23 @@ def run_suite(
     repeats: int | None = None,
     limit: int | None = None,
     progress: bool = True,
+    report_only: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) `suite` into `out`; returns the summary (also written to `out/summary.json`)."""
+    """Run (or resume) `suite` into `out`; returns the summary (also written to `out/summary.json`).
+    `report_only`: ask and judge nothing; report what the cache holds (a stopped run's finished part)."""
     if suite.retrieval_only:
         from evals.beir_suite import run_beir_suite
 
         return run_beir_suite(suite, out, settings, limit=limit, progress=progress)
     from evals.compose import chat_model_of, collection_of, for_collection, ingest_corpus
 
-    clock = RunClock()
     out.mkdir(parents=True, exist_ok=True)
+    clock = RunClock(path=out / "timing" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json")
     items = suite_items(suite, limit)
     repeats = repeats or suite.repeats
     cache = RunCache(out / "cache")
     collection = suite.collection or collection_of(settings)
-    if suite.corpus is not None:
+    if suite.corpus is not None and not report_only:
         with clock.timed("ingest"):
             ingested = ingest_corpus(for_collection(settings, collection), suite.corpus)
         _say(ingested, progress)
@@ -126,13 +156,15 @@ def run_suite(
             continue
         answers_done.add(key)
         todo = [(item, r) for item in items for r in range(repeats) if cache.get("answers", key, item, r) is None]
+        if report_only:
+            continue
         if not todo:
             _say(f"{config.name}: all {len(items) * repeats} answers cached", progress)
             continue
         _answer_all(config, key, todo, cache, settings, collection, clock, progress)
 
     criteria = suite.criteria
-    if criteria:
+    if criteria and not report_only:
         by_judge: dict[str, list[Configuration]] = {}
         for config in suite.configurations:
             by_judge.setdefault(resolved[config.name][1], []).append(config)
@@ -156,6 +188,9 @@ def run_suite(
                 if answer is None:
                     continue
                 verdicts = cache.get("verdicts", jkey, item, r) if criteria else None
+                if criteria and verdicts is None:  # report_only on a run stopped before judging this answer
+                    reason = "not judged (the run stopped before)"
+                    verdicts = {c: {"criterion": c, "passed": None, "reason": reason, "seconds": 0.0} for c in criteria}
                 records.append(build_record(config, item, r, answer, verdicts, suite.metrics))
     with (out / RECORDS).open("w", encoding="utf-8") as handle:
         for record in records:
@@ -171,6 +206,7 @@ def run_suite(
         "repeats": repeats,
         "items": len(items),
         "limit": limit,
+        "report_only": report_only,
         "configurations": [
             {
                 **c.model_dump(),
@@ -183,9 +219,11 @@ def run_suite(
         "criteria": criteria,
     }
     summary = summarize_run(meta, records, seed=suite.seed, labels=labels, samples=settings.evals.bootstrap_samples)
-    summary["timing"] = clock.as_dict()
+    clock.save()
+    summary["timing"] = total_timing(out / "timing")
     write_reports(out, summary, records)
-    summary["timing"] = clock.as_dict()  # reports included
+    clock.save()
+    summary["timing"] = total_timing(out / "timing")  # reports included
     (out / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     return summary
 

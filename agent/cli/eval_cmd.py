@@ -48,10 +48,15 @@ def eval_run(
         list[str] | None,
         typer.Option("--fail-under", help="METRIC=VALUE gate (repeatable): exit 1 when any configuration is below it."),
     ] = None,
+    report_only: Annotated[
+        bool,
+        typer.Option("--report-only", help="Ask and judge nothing: report what the run directory holds so far."),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Run a suite through its matrix of configurations: per-item records, summary.json, report.md and
     report.html in the run directory. Interrupted runs resume: finished items are never redone."""
+    from evals.errors import EvalError
     from evals.runner import run_suite
     from evals.suite import load_suite
     from evals.summary import fail_under as check_gates
@@ -61,7 +66,9 @@ def eval_run(
     runs = settings.evals.runs_dir or settings.home / "runs"
     out = out or runs / f"{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     typer.echo(f"run directory: {out}", err=True)
-    summary = run_suite(suite, out, settings, repeats=repeats, limit=limit, progress=True)
+    if report_only and not (out / "cache").is_dir():
+        raise EvalError(f"{out} holds no cache to report on; pass the --out of an earlier run.")
+    summary = run_suite(suite, out, settings, repeats=repeats, limit=limit, progress=True, report_only=report_only)
     if json_output:
         print_json(summary)
     else:
