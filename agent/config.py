@@ -19,12 +19,18 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    context_tokens: int = Field(1500, ge=1, description="Token budget of retrieved context in the answer prompt.")
-    k: int = Field(5, ge=1, description="Hits asked from the retriever per (sub-)query.")
-    max_retries: int = Field(2, ge=0, description="Reflection retries when the judge fails an answer.")
-    max_tool_steps: int = Field(4, ge=1, description="Model turns in the tool-calling loop (the last must answer).")
-    history_turns: int = Field(3, ge=0, description="Earlier turns of the thread shown to route/rewrite/answer.")
-    answer_max_tokens: int = Field(400, ge=1, description="Longest answer, in tokens.")
+    context_tokens: int = Field(
+        1500, ge=1, le=1_000_000, description="Token budget of retrieved context in the answer prompt."
+    )
+    k: int = Field(5, ge=1, le=1000, description="Hits asked from the retriever per (sub-)query.")
+    max_retries: int = Field(2, ge=0, le=100, description="Reflection retries when the judge fails an answer.")
+    max_tool_steps: int = Field(
+        4, ge=1, le=100, description="Model turns in the tool-calling loop (the last must answer)."
+    )
+    history_turns: int = Field(
+        3, ge=0, le=1000, description="Earlier turns of the thread shown to route/rewrite/answer."
+    )
+    answer_max_tokens: int = Field(400, ge=1, le=1_000_000, description="Longest answer, in tokens.")
     retry_temperature: float = Field(
         0.5, ge=0.0, le=2.0, description="Sampling temperature of retried answers (at 0 a small model repeats itself)."
     )
@@ -37,7 +43,7 @@ class AgentConfig(BaseModel):
     route: bool = Field(True, description="Route questions (documents, tool, direct, clarify); off: documents.")
     rewrite: bool = Field(True, description="Rewrite the question into standalone search queries.")
     llm_grading: bool = Field(True, description="Let the model grade chunks the retrieval scores leave uncertain.")
-    max_llm_grades: int = Field(4, ge=0, description="Uncertain chunks graded by the model per attempt.")
+    max_llm_grades: int = Field(4, ge=0, le=1000, description="Uncertain chunks graded by the model per attempt.")
     reflect: bool = Field(True, description="Judge each answer (grounded? relevant?) and retry a failing one.")
     judge_skip: bool = Field(
         True, description="Skip the judge when the evidence is strong (rule in agent/evidence.py); off: always judge."

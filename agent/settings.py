@@ -37,6 +37,7 @@ from memory.settings import MemorySettings
 from tools.mcp_settings import McpSettings
 
 CONFIG_FILENAME = "ragloop.toml"
+MAX_CONFIG_BYTES = 1024 * 1024
 DEFAULT_N_CTX = 4096  # the local model's context window; the server's own default mirrors it
 SECRET_FIELDS = frozenset({"api_key", "judge_api_key", "token"})
 
@@ -66,8 +67,8 @@ class ModelSettings(BaseModel):
     judge_model: str | None = Field(None, description="Judge model for reflection (default: the chat model).")
     judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the judge (default: the chat one).")
     judge_api_key: str | None = Field(None, description="API key for the judge endpoint.")
-    n_ctx: int = Field(DEFAULT_N_CTX, ge=256, description="Context window of the local model, in tokens.")
-    threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (default: all cores).")
+    n_ctx: int = Field(DEFAULT_N_CTX, ge=256, le=1_048_576, description="Context window of the local model, in tokens.")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for llama.cpp (default: all cores).")
 
 
 class RetrievalSettings(BaseModel):
@@ -212,11 +213,17 @@ class TomlFileSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        if not self.path.is_file():
+        if not self.path.exists():
             return {}
+        if not self.path.is_file():
+            raise SettingsError(f"{self.path} is not a regular file; make it a TOML file or remove it.")
+        if self.path.stat().st_size > MAX_CONFIG_BYTES:
+            raise SettingsError(f"{self.path} is over {MAX_CONFIG_BYTES // 1024} KiB; a settings file is a few lines.")
         try:
             with self.path.open("rb") as handle:
                 data = tomllib.load(handle)
+        except RecursionError as exc:
+            raise SettingsError(f"{self.path} nests tables or arrays too deeply; fix or remove the file.") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise SettingsError(f"cannot read {self.path}: {exc}. Fix or remove the file.") from exc
         except tomllib.TOMLDecodeError as exc:

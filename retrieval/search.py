@@ -44,6 +44,8 @@ def parse_where(text: str | None) -> Where | None:
         return None
     try:
         value = json.loads(text)
+    except RecursionError as exc:
+        raise RetrievalError("--where is nested too deeply to be a filter; pass a flat JSON object.") from exc
     except json.JSONDecodeError as exc:
         raise RetrievalError(
             f"--where is not valid JSON ({exc.msg} at position {exc.pos}): {text!r}. "

@@ -136,3 +136,18 @@ def test_a_bad_settings_file_is_a_clean_cli_error(home: Path) -> None:
     assert result.returncode == 2
     assert "retrieval.k" in result.stderr and "ragloop.toml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_hostile_settings_files_are_clean_errors(home: Path) -> None:
+    path = home / "ragloop.toml"
+    path.write_text("[agent]\nk = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SettingsError, match="too deeply"):
+        load_settings()
+    path.unlink()
+    os.mkfifo(path)  # a FIFO would block the read forever
+    with pytest.raises(SettingsError, match="not a regular file"):
+        load_settings()
+    path.unlink()
+    path.write_text("[agent]\ncontext_tokens = 100000000000000000000000\n")
+    with pytest.raises(SettingsError, match="context_tokens"):
+        load_settings()

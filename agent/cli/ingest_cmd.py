@@ -34,7 +34,15 @@ def ingest_command(
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete documents of files that no longer exist under PATH.")
     ] = False,
-    max_mb: Annotated[float, typer.Option("--max-mb", help="Skip files larger than this many MB.", min=0.001)] = 20,
+    max_mb: Annotated[
+        float, typer.Option("--max-mb", help="Skip files larger than this many MB.", min=0.001, max=100_000)
+    ] = 20,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks", help="Also read links that point outside the ingested folder (skipped by default)."
+        ),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Add files (Markdown, text, HTML, PDF, code, JSONL) to a collection; unchanged files are skipped cheaply."""
@@ -53,6 +61,7 @@ def ingest_command(
             prune=prune,
             progress=sys.stderr.isatty() and not json_output,
             max_bytes=int(max_mb * 1024 * 1024),
+            follow_symlinks=follow_symlinks,
         )
     if json_output:
         print_json(report.as_dict())

@@ -56,11 +56,18 @@ def search(
 ) -> None:
     """Search a collection: dense + BM25 fused by reciprocal rank fusion, optionally reranked."""
     from agent.cli.wiring import open_runtime, searcher_for
+    from retrieval.manifest import interrupted_ingest_warning
+    from retrieval.query_checks import check_k, check_query, check_where
     from retrieval.search import check_mode, parse_where
 
-    filter_ = parse_where(where)  # bad JSON fails before anything heavy loads
+    check_query(query)  # bad input fails before anything heavy loads
+    check_k(k, "--k")
+    check_k(candidates, "--candidates")
+    filter_ = check_where(parse_where(where))
     search_mode = check_mode(mode)
     with open_runtime(settings) as rt:
+        if note := interrupted_ingest_warning(rt.store, settings.retrieval.collection):
+            typer.secho(f"warning: {note}", err=True, fg=typer.colors.YELLOW)
         options: dict[str, Any] = {"mode": search_mode, "candidates": candidates, "where": filter_, "mmr": mmr}
         if no_rerank:
             options["rerank_model"] = None
