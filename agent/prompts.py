@@ -69,7 +69,8 @@ class GradeResult(BaseModel):
 # the longest shared prompt prefix, so the judge and a retry pay prefill only for their own few lines, not
 # for the sources again (the sources are most of every prompt).
 
-SOURCES_SYSTEM = """You are ragloop. You answer questions using only the numbered sources below.
+# Neutral on purpose: the same message opens the answer and the judge prompts, so it states no role.
+SOURCES_SYSTEM = """The numbered sources below are the only material for the task that follows them.
 
 Sources:
 {sources}"""
@@ -79,7 +80,7 @@ ABSTAIN_RULE = f'If none of the sources says anything about the question, reply 
 # the fixed instructions of an answer call (also what the budget sizes an answer call by)
 # No example sentence: placed after the sources, an example ("Paris is the capital of France [2].") was copied
 # as the answer by qwen2.5-0.5b on real SQLite questions.
-ANSWER_SYSTEM = f"""Answer the question from the sources above, in the question's own terms.
+ANSWER_SYSTEM = f"""You are ragloop. Answer the question using only the sources above, in the question's own terms.
 Start with the direct answer in one sentence. Then give the command, option or setting that does it, if there is one.
 After each sentence, write the number of the source that supports it in square brackets: [1], [2] and so on.
 Write at most three sentences. Use no outside knowledge.
