@@ -5,6 +5,7 @@ Contenders, all on the same collection and queries, interleaved query by query s
   server does);
 - `stdio`: the same tool through `ragloop mcp` over stdio, with the SDK's client;
 - `http`: the same through `ragloop mcp --transport http` (streamable HTTP, loopback).
+`stdio-noop` / `http-noop`: a trivial tool (calculator "1+1") over each transport: the protocol's own round trip.
 Before them, `held-open`: the searcher with the store kept open (what a one-shot CLI search pays, minus start-up):
 the cost of opening the store per call. Cold start: from launching the server to the first search result
 (process start, imports, embedder load), for each transport.
@@ -168,6 +169,13 @@ async def _measure(
                     result = await web.call_tool("search_knowledge_base", call)
                     report.latencies_ms["http"].append((time.perf_counter() - start) * 1000)
                     _check(result, "http")
+                progress("protocol round trip alone (calculator 1+1)")
+                for name, client in (("stdio-noop", stdio), ("http-noop", web)):
+                    report.latencies_ms[name] = []
+                    for _ in queries:
+                        start = time.perf_counter()
+                        _check(await client.call_tool("calculator", {"expression": "1+1"}), name)
+                        report.latencies_ms[name].append((time.perf_counter() - start) * 1000)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
