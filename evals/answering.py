@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any
 
-from agent.errors import ContextLengthError
+from agent.errors import ChatBackendError, ContextLengthError
 from evals.compose import AgentSession
 from evals.dataset import Item, gold_match, source_name
 
@@ -40,6 +40,30 @@ def ranking_of(session: AgentSession, item: Item, k: int) -> tuple[list[str], fl
     return ranking, seconds
 
 
+def failed_record(
+    exc: Exception, ranking: list[str], seconds: float, search_seconds: float, *, timed_out: bool
+) -> dict[str, Any]:
+    return {
+        "answer": "",
+        "abstained": False,
+        "failed": True,
+        "error": f"{type(exc).__name__}: {exc}",
+        "timed_out": timed_out,
+        "citations": [],
+        "contexts": [],
+        "ranking": ranking,
+        "steps": 0,
+        "tool_calls": 0,
+        "retries": 0,
+        "skipped": [],
+        "tokens": {},
+        "timings": {"total": round(seconds, 3)},
+        "seconds": round(seconds, 3),
+        "search_seconds": round(search_seconds, 3),
+        "in_loop_verdicts": [],
+    }
+
+
 def answer_item(session: AgentSession, item: Item, k: int) -> dict[str, Any]:
     """Ask the agent. A prompt that does not fit is recorded as this item's error; any other `AgentError` (the
     server is gone) stops the run, and the items finished before it stay cached."""
@@ -48,25 +72,12 @@ def answer_item(session: AgentSession, item: Item, k: int) -> dict[str, Any]:
     try:
         answer = session.agent.ask(item.question)
     except ContextLengthError as exc:  # this item's prompt did not fit: a wrong answer, not the end of the run
-        seconds = time.perf_counter() - start
-        return {
-            "answer": "",
-            "abstained": False,
-            "failed": True,
-            "error": f"{type(exc).__name__}: {exc}",
-            "citations": [],
-            "contexts": [],
-            "ranking": ranking,
-            "steps": 0,
-            "tool_calls": 0,
-            "retries": 0,
-            "skipped": [],
-            "tokens": {},
-            "timings": {"total": round(seconds, 3)},
-            "seconds": round(seconds, 3),
-            "search_seconds": round(search_seconds, 3),
-            "in_loop_verdicts": [],
-        }
+        return failed_record(exc, ranking, time.perf_counter() - start, search_seconds, timed_out=False)
+    except ChatBackendError as exc:
+        if "did not answer in time" not in str(exc):
+            raise  # the server is gone: the user must act; finished items stay cached
+        # a timeout is no answer at all: every metric of the item is unmeasured (retried when the run resumes)
+        return failed_record(exc, ranking, time.perf_counter() - start, search_seconds, timed_out=True)
     seconds = time.perf_counter() - start
     cited = {c.chunk_id: c for c in answer.citations}
     texts = session.chunk_texts(list(cited))

@@ -155,7 +155,9 @@ def run_suite(
         if key in answers_done:
             continue
         answers_done.add(key)
-        todo = [(item, r) for item in items for r in range(repeats) if cache.get("answers", key, item, r) is None]
+        todo = [
+            (item, r) for item in items for r in range(repeats) if _needs_answer(cache.get("answers", key, item, r))
+        ]
         if report_only:
             continue
         if not todo:
@@ -189,7 +191,7 @@ def run_suite(
                     continue
                 verdicts = cache.get("verdicts", jkey, item, r) if criteria else None
                 if criteria and verdicts is None:  # report_only on a run stopped before judging this answer
-                    reason = "not judged (the run stopped before)"
+                    reason = "the model timed out" if answer.get("timed_out") else "not judged (the run stopped before)"
                     verdicts = {c: {"criterion": c, "passed": None, "reason": reason, "seconds": 0.0} for c in criteria}
                 records.append(build_record(config, item, r, answer, verdicts, suite.metrics))
     with (out / RECORDS).open("w", encoding="utf-8") as handle:
@@ -285,6 +287,8 @@ def _judge_all(
                 if answer is None or cache.get("verdicts", jkey, item, r) is not None:
                     continue
                 skip = judge_inputs(item, answer)
+                if answer.get("timed_out"):
+                    continue  # not cached: the answer is asked again when the run resumes
                 if skip is not None:  # nothing to judge: record why, without a model call
                     cache.put("verdicts", jkey, item, r, unjudged_verdicts(item, skip, suite.criteria))
                     continue
@@ -304,6 +308,11 @@ def _judge_all(
             cache.put("verdicts", jkey, item, r, {c: o.to_dict() for c, o in outcomes.items()})
         start = time.perf_counter()
     clock.add("startup", time.perf_counter() - start)
+
+
+def _needs_answer(cached: dict[str, Any] | None) -> bool:
+    """Not asked yet, or asked and timed out (a timeout is retried when the run resumes)."""
+    return cached is None or bool(cached.get("timed_out"))
 
 
 def unjudged_verdicts(item: Item, reason: str, criteria: list[str]) -> dict[str, Any]:

@@ -70,6 +70,12 @@ def build_record(
     scores.update(judge_metrics(item, answer, verdicts))
     judge_seconds = sum(float(v.get("seconds", 0.0)) for v in (verdicts or {}).values())
     scores.update(agent_metrics(answer, judge_seconds))
+    if answer.get("timed_out"):  # no answer to score: unmeasured, never a 0
+        reason = "the model timed out"
+        scores = {
+            k: (Unmeasured(reason) if k in ANSWER_SCORES or k in verdicts_of(verdicts) else v)
+            for k, v in scores.items()
+        }
     scores = {k: v for k, v in scores.items() if not (isinstance(v, Unmeasured) and v.reason in NOT_APPLICABLE)}
     if metric_filter:
         scores = {name: value for name, value in scores.items() if name in metric_filter}
@@ -94,8 +100,29 @@ def build_record(
     }
 
 
+ANSWER_SCORES = frozenset(
+    {
+        "exact_match",
+        "token_f1",
+        "rouge_l",
+        "key_fact_accuracy",
+        "key_fact_recall",
+        "citation_precision",
+        "citation_recall",
+        "abstention_accuracy",
+        "wrong_abstention",
+    }
+)
+
+
+def verdicts_of(verdicts: dict[str, Any] | None) -> set[str]:
+    return set(verdicts or {})
+
+
 def judge_inputs(item: Item, answer: dict[str, Any]) -> str | None:
     """Why the judge is not asked about this answer (None: ask it)."""
+    if answer.get("timed_out"):
+        return "the model timed out"
     if answer.get("error"):
         return "the agent failed on this item"
     if not item.answerable:

@@ -110,3 +110,13 @@ def test_self_preference_and_corrected_estimates() -> None:
     # judge mean 1.0 on 6 items; labelled q0, q1, own/q2: judge - human = 0, 1, 1 -> bias 2/3
     assert corrected["labelled"] == 3 and corrected["estimate"] == pytest.approx(1 - 2 / 3, abs=1e-5)
     json.dumps(summary, allow_nan=False)
+
+
+def test_timed_out_answer_is_unmeasured_not_zero() -> None:
+    item = Item(id="q", question="k?", reference="k = 60", gold_sources=["hybrid-search.md"], key_facts=[["60"]])
+    answer = {"answer": "", "timed_out": True, "error": "ChatBackendError: did not answer in time", "ranking": []}
+    verdicts = {"correctness": {"criterion": "correctness", "passed": None, "reason": "the model timed out"}}
+    record = build_record(Configuration(name="c"), item, 0, answer, verdicts)
+    for metric in ("token_f1", "key_fact_accuracy", "wrong_abstention", "correctness"):
+        assert record["unmeasured"][metric] == "the model timed out"
+        assert metric not in record["metrics"]
