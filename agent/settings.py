@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_path
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.config import AgentConfig
+from agent.profiles import DEFAULT_PROFILE, Profile, resolve_models
 from evals.settings import EvalSettings
 from memory.settings import MemorySettings
 from tools.mcp_settings import McpSettings
@@ -57,9 +58,15 @@ class ModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    profile: Profile = Field(
+        DEFAULT_PROFILE,
+        description="Which models answer and judge when --model / --judge-model are not given: quality "
+        "(qwen2.5-coder-1.5b) or fast (qwen2.5-coder-0.5b).",
+    )
+    # None until validated: then the given model, else the profile's (so consumers always read a name)
     model: str = Field(
-        "qwen2.5-coder-0.5b",
-        description="Chat model: registered name, .gguf path or hub id.",
+        None,
+        description="Chat model: registered name, .gguf path or hub id (default: the profile's).",
         json_schema_extra={"short": "-m"},
     )
     model_url: str | None = Field(None, description="OpenAI-compatible base URL (…/v1); none: start the local server.")
@@ -69,6 +76,13 @@ class ModelSettings(BaseModel):
     judge_api_key: str | None = Field(None, description="API key for the judge endpoint.")
     n_ctx: int = Field(DEFAULT_N_CTX, ge=256, le=1_048_576, description="Context window of the local model, in tokens.")
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for llama.cpp (default: all cores).")
+
+    @model_validator(mode="after")
+    def _models_from_profile(self) -> ModelSettings:
+        """No model given: the profile's chat and judge models. A model given without a judge judges itself."""
+        if self.model is None:
+            self.model, self.judge_model = resolve_models(self.profile, None, self.judge_model)
+        return self
 
 
 class RetrievalSettings(BaseModel):
@@ -313,6 +327,9 @@ def load_settings_with_origins(flags: Mapping[str, Any] | None = None, **legacy:
         settings = Settings(**given)
     except ValidationError as exc:
         raise SettingsError(_describe(exc, origins, toml.path)) from exc
+    for key in ("models.model", "models.judge_model"):
+        if key not in origins and getattr(settings.models, key.partition(".")[2]) is not None:
+            origins[key] = f"profile {settings.models.profile}"
     for owner, leaf, _ in leaf_fields():
         origins.setdefault(f"{owner}.{leaf}" if owner else leaf, "default")
     return LoadedSettings(settings, origins)

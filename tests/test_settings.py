@@ -41,7 +41,8 @@ def test_precedence_is_flags_then_environment_then_file(home: Path, monkeypatch:
 
 def test_defaults_work_offline(home: Path) -> None:
     settings = load_settings()
-    assert settings.models.model == "qwen2.5-coder-0.5b"
+    assert settings.models.profile == "quality"
+    assert (settings.models.model, settings.models.judge_model) == ("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b")
     assert settings.models.model_url is None and settings.retrieval.chroma_url is None
     assert settings.models_dir == home / "models"
     assert settings.agent.context_tokens == 1500
@@ -151,3 +152,16 @@ def test_hostile_settings_files_are_clean_errors(home: Path) -> None:
     path.write_text("[agent]\ncontext_tokens = 100000000000000000000000\n")
     with pytest.raises(SettingsError, match="context_tokens"):
         load_settings()
+
+
+def test_profiles_choose_the_models_unless_named(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = load_settings_with_origins({"models.profile": "fast"})
+    assert (fast.settings.models.model, fast.settings.models.judge_model) == ("qwen2.5-coder-0.5b",) * 2
+    assert fast.origins["models.model"] == "profile fast"
+    named = load_settings({"models.model": "smollm2-135m"})
+    assert (named.models.model, named.models.judge_model) == ("smollm2-135m", None)  # it judges itself
+    monkeypatch.setenv("RAGLOOP_JUDGE_MODEL", "qwen2.5-coder-1.5b")
+    mixed = load_settings({"models.profile": "fast"})
+    assert (mixed.models.model, mixed.models.judge_model) == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
+    with pytest.raises(SettingsError, match="profile"):
+        load_settings({"models.profile": "turbo"})
