@@ -23,6 +23,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -329,7 +330,22 @@ def http_app(
     )
 
 
-def run_http(app: Starlette, *, host: str, port: int) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket for the HTTP server (an `OSError` here, e.g. the port in use, is the caller's to report)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run_http(app: Starlette, sock: socket.socket) -> None:
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")).run()
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 def mcp(settings: Settings) -> None:
     """Serve the knowledge base over MCP: search, cited answers, documents (stdio, or --transport http)."""
     from tools.builtin import builtin_registry
-    from tools.mcp_server import build_server, http_app, is_loopback, run_http, run_stdio
+    from tools.mcp_server import build_server, http_app, is_loopback, listen, run_http, run_stdio
 
     _log_to_stderr()
     cfg = settings.mcp
@@ -51,12 +51,19 @@ def mcp(settings: Settings) -> None:
             typer.echo(f"ragloop mcp: serving {len(registry)} tools over stdio", err=True)
             run_stdio(server)
         else:
+            try:
+                sock = stack.enter_context(listen(cfg.host, cfg.port))
+            except OSError as exc:
+                raise SettingsError(
+                    f"Cannot listen on {cfg.host}:{cfg.port} ({exc.strerror or exc}): choose another --port, "
+                    "or stop the process using it."
+                ) from exc
             application = http_app(
                 server, host=cfg.host, port=cfg.port, token=cfg.token, allowed_hosts=cfg.allowed_hosts
             )
             auth = "bearer token required" if cfg.token else "no token: loopback only"
             typer.echo(f"ragloop mcp: http://{cfg.host}:{cfg.port}/mcp ({auth})", err=True)
-            run_http(application, host=cfg.host, port=cfg.port)
+            run_http(application, sock)
 
 
 def build_tool_context(settings: Settings, stack: contextlib.ExitStack) -> ToolContext:

@@ -98,3 +98,15 @@ def test_non_loopback_bind_requires_a_token(tmp_path: Path) -> None:
     done = ragloop(tmp_path, "mcp", "--transport", "http", "--host", "0.0.0.0", timeout=60)
     assert done.returncode == 2
     assert "RAGLOOP_MCP_TOKEN" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = ragloop(tmp_path, "mcp", "--transport", "http", "--port", str(port), timeout=60)
+    assert done.returncode == 2
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
