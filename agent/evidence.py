@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from agent.nodes.grade import cheap_signal
 from agent.state import Hit
 
 QUESTION_COVERAGE = 0.5  # share of the question's content words a strong source contains
@@ -50,6 +49,9 @@ def question_coverage(question: str, hit: Hit) -> float:
 
 
 def is_strong(question: str, hit: Hit, thresholds: dict[str, tuple[float, float]]) -> bool:
+    # imported here: agent.nodes imports this module (reflect, route), so a top-level import would be circular
+    from agent.nodes.grade import cheap_signal
+
     signal, _ = cheap_signal(hit, thresholds)
     return signal == "relevant" and question_coverage(question, hit) >= QUESTION_COVERAGE
 

@@ -93,3 +93,13 @@ def test_a_list_of_command_lines_is_not_an_answer() -> None:
 )
 def test_answers_in_the_users_terms_pass(text: str) -> None:
     assert check_answer(text, [MANUAL], ["calculator"]) is None
+
+
+def test_the_check_modules_import_on_their_own() -> None:
+    """agent.evidence is imported by nodes; importing it first must not be circular."""
+    import subprocess
+    import sys
+
+    for module in ("agent.evidence", "agent.output_checks"):
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
