@@ -71,7 +71,7 @@ def test_run_writes_every_report_file_then_resumes_without_redoing(
 def test_fail_under_gates(eval_home: Path, echo_url: str, tmp_path: Path) -> None:
     tiny_suite = write_tiny_suite(tmp_path, matrix=ONE_CONFIG)
     out = tmp_path / "run"
-    ok(run(eval_home, tiny_suite, out, echo_url, "--fail-under", "key_fact_accuracy=0.5"))
+    ok(run(eval_home, tiny_suite, out, echo_url, "--fail-under", "recall@k=0.5", "--fail-under", "wrong_abstention=0"))
     below = run(eval_home, tiny_suite, out, echo_url, "--fail-under", "abstention_accuracy=1.5")
     assert below.returncode == 1
     assert "fail-under: plain: abstention_accuracy = 1.0000 is below 1.5" in below.stderr
