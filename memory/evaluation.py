@@ -27,7 +27,7 @@ from typing import Any
 ABSTAINS = re.compile(
     r"\b(haven't|have not|hasn't|didn't|did not|don't|do not|never)\b.{0,30}\b(told|mention|mentioned|share|shared|"
     r"said|say|know|provided|given|specified)\b|\bno (information|record|idea)\b|\bnot (sure|mentioned|told)\b|"
-    r"\bunknown\b|\bcan't (know|tell)\b|\bcannot (know|tell)\b",
+    r"\bunknown\b|\bcan't (know|tell)\b|\bcannot (know|tell)\b|\bnot (specified|here|provided|available|known)\b",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -113,7 +113,8 @@ def run(
 def summarize(data: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     """The report from the events of a (possibly partial) run."""
     kinds = {q["q"]: "never" if q.get("never") else ("updated" if q.get("old") else "fact") for q in data["questions"]}
-    rows = [e for e in events if e["type"] == "question"]
+    by_text = {q["q"]: q for q in data["questions"]}
+    rows = [e | score(by_text[e["question"]], e["answer"]) for e in events if e["type"] == "question"]  # rescored
     turns = [e for e in events if e["type"] == "turn"]
     recall_s = [e["recall_s"] for e in turns] + [r["recall_s"] for r in rows if r["memory"]]
     extract_s = [e["extract_s"] for e in turns]
