@@ -36,6 +36,9 @@ RELATED_THRESHOLD = 0.3  # below this hybrid similarity a stored fact is unrelat
 # a message without one of these cannot state anything about the user: no extraction call
 _SELF = re.compile(r"\b(i|i'm|im|i've|i'd|i'll|my|mine|me|we|we're|our|us|call me|prefer|remember)\b", re.IGNORECASE)
 
+_CHANGE = re.compile(
+    r"\b(now|moved|changed|switched|upgraded|no longer|anymore|instead|not any more|these days)\b", re.IGNORECASE
+)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 
 
@@ -128,6 +131,10 @@ class FactMemory:
         record = similar[target - 1] if 1 <= target <= len(similar) else None
         if action == "NOOP" or record is None:
             return Decision("NOOP", fact, record, "model", True)
+        if action == "UPDATE" and _CHANGE.search(fact):
+            # "now", "moved", "switched"...: the old value stopped being true. Small models merge both values
+            # ("I moved to Paris. I live in Lyon."); a supersede with the fact as said keeps the old in history
+            action, text = "SUPERSEDE", fact
         if action == "UPDATE" and not _merges(text, record.text, fact):
             # an "update" that drops what the memory said would delete the wrong memory: store the fact as new
             return Decision(

@@ -69,6 +69,16 @@ def test_update_merges_and_add_keeps_both(make_memory: MakeMemory) -> None:
     assert added.action == "ADD" and len(memory.list()) == 2
 
 
+def test_an_update_that_announces_a_change_supersedes(make_memory: MakeMemory) -> None:
+    # seen with the 0.5B model: UPDATE with "I moved to Paris last month. I live in Lyon." (both values)
+    merged = {"action": "UPDATE", "target": 1, "text": "I moved to Paris last month. I live in Lyon."}
+    memory = make_memory({"memory": [merged]})
+    lyon = memory.remember("I live in Lyon").record
+    decision = memory.remember("I moved to Paris last month")
+    assert decision.action == "SUPERSEDE" and decision.record is not None and lyon is not None
+    assert decision.record.id == lyon.id and decision.record.text == "I moved to Paris last month"
+    assert [h.text for h in memory.history(lyon.id).history] == ["I live in Lyon", "I moved to Paris last month"]
+
 
 def test_an_update_that_drops_the_old_memory_is_stored_as_new(make_memory: MakeMemory) -> None:
     # seen with the 0.5B model: "UPDATE 1" of "I work as a database administrator" with text "I work on
