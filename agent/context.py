@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -20,8 +20,12 @@ from agent.chat_client import ChatModel, ChatResult, EstimatedTokens, Message, s
 from agent.errors import ModelOutputError
 from agent.state import AgentState
 from agent.types import AgentConfig, AgentEvent, Step
+from memory.threads import ThreadPolicy
 from retrieval.types import Retriever
 from tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from memory.service import Memory
 
 T = TypeVar("T", bound=BaseModel)
 NodeFn = Callable[[AgentState, "RunContext"], dict[str, Any]]
@@ -35,6 +39,8 @@ class AgentDeps:
     reduces self-preference). retriever: `retrieval`'s searcher (None: the documents route is unavailable).
     tools: the tool registry (None or empty: the tool route is unavailable). token_counter: sizes chunks for
     the context budget (the chat `ChatClient`: the model's own tokenizer; default: a tokenizer-free estimate).
+    memory: the user's long-term memory (None: no recall, no extraction). threads: how much of a thread's past
+    goes into prompts before older turns fold into the running summary.
     """
 
     chat: ChatModel
@@ -43,6 +49,8 @@ class AgentDeps:
     tools: ToolRegistry | None = None
     config: AgentConfig = field(default_factory=AgentConfig)
     token_counter: TokenCounter = field(default_factory=EstimatedTokens)
+    memory: Memory | None = None
+    threads: ThreadPolicy = field(default_factory=ThreadPolicy)
 
 
 class MeteredModel:
