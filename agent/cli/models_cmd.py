@@ -35,9 +35,7 @@ def list_models(
     if json_output:
         print_json(rows)
         return
-    header = (
-        f"{'NAME':<22} {'KIND':<10} {'SIZE':>9} {'QUANT':<7} {'CTX':>6} {'CHAT':<5} {'TOOLS':<9} {'PRESENT':<7}"
-    )
+    header = f"{'NAME':<22} {'KIND':<10} {'SIZE':>9} {'QUANT':<7} {'CTX':>6} {'CHAT':<5} {'TOOLS':<9} {'PRESENT':<7}"
     typer.echo(header)
     for row in rows:
         typer.echo(
