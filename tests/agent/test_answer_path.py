@@ -223,3 +223,23 @@ def test_a_direct_decision_is_overturned_by_an_uncertain_chunk_holding_the_quest
     # a greeting scored the same stays direct: its words are not in the chunk
     agent, _ = make_agent({"route": [route_to("direct")], "reply": ["Hello!"]}, retriever=uncertain)
     assert agent.ask("hello there!").route == "direct"
+
+
+def test_a_tool_decision_is_overturned_by_an_uncertain_chunk_holding_the_questions_words(
+    make_agent: AgentFactory,
+) -> None:
+    uncertain = ScoredRetriever([(CHUNKS[0], {"dense": 0.35})])
+    agent, _ = make_agent(
+        {"route": [route_to("tool")], "answer": ["Fusion sums reciprocal ranks [1]."], "judge": [verdict()]},
+        retriever=uncertain,
+        tools=builtin_registry(),
+        llm_grading=False,
+    )
+    assert agent.ask("How does reciprocal rank fusion merge rankings?").route == "documents"
+    # a message that names a tool keeps the tool route, whatever the documents hold
+    agent, _ = make_agent(
+        {"route": [route_to("tool")], "tools": ["Use it on numbers only."]},
+        retriever=uncertain,
+        tools=builtin_registry(),
+    )
+    assert agent.ask("Use the calculator on reciprocal rank fusion rankings").route == "tool"
