@@ -65,7 +65,7 @@ class ModelSettings(BaseModel):
     )
     # None until validated: then the given model, else the profile's (so consumers always read a name)
     model: str = Field(
-        None,
+        None,  # type: ignore[assignment]
         description="Chat model: registered name, .gguf path or hub id (default: the profile's).",
         json_schema_extra={"short": "-m"},
     )
@@ -91,6 +91,13 @@ class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     chroma_url: str | None = Field(None, description="Chroma server URL instead of the embedded store.")
+    lock_wait: float = Field(
+        30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds to wait for another ragloop process (e.g. ragloop mcp during a call) to release "
+        "the embedded store.",
+    )
     collection: str = Field(
         "default", description="Collection to ingest into and search.", json_schema_extra={"short": "-c"}
     )

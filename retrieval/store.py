@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -401,8 +401,16 @@ def _store_locked_message(home: Path) -> str:
     )
 
 
-def open_store(home: Path, chroma_url: str | None = None, lock_timeout: float = LOCK_TIMEOUT_S) -> Store:
-    """Open the embedded store under `home/chroma` (exclusive lock), or the Chroma server at `chroma_url`."""
+def open_store(
+    home: Path,
+    chroma_url: str | None = None,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+    on_wait: Callable[[str], None] | None = None,
+) -> Store:
+    """Open the embedded store under `home/chroma` (exclusive lock), or the Chroma server at `chroma_url`.
+
+    Another process holding the lock (e.g. `ragloop mcp` during a call) is waited for up to `lock_timeout`
+    seconds; `on_wait` is told once when the wait is longer than a second."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -435,7 +443,14 @@ def open_store(home: Path, chroma_url: str | None = None, lock_timeout: float = 
     # is_singleton + thread_local=False: one reference-counted lock per path in this process.
     lock = FileLock(str(lock_path(home)), timeout=lock_timeout, thread_local=False, is_singleton=True)
     try:
-        lock.acquire()
+        try:
+            lock.acquire(timeout=min(lock_timeout, 1.0))
+        except Timeout:
+            if lock_timeout <= 1.0:
+                raise
+            if on_wait is not None:
+                on_wait(f"waiting up to {lock_timeout:g} s for another ragloop process to release the store…")
+            lock.acquire(timeout=lock_timeout - 1.0)
     except Timeout as exc:
         raise StoreLockedError(_store_locked_message(home)) from exc
     try:

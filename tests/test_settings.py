@@ -165,3 +165,11 @@ def test_profiles_choose_the_models_unless_named(home: Path, monkeypatch: pytest
     assert (mixed.models.model, mixed.models.judge_model) == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
     with pytest.raises(SettingsError, match="profile"):
         load_settings({"models.profile": "turbo"})
+
+
+def test_flags_are_unique_across_sections() -> None:
+    """Any command may combine sections: two fields with one flag name would clash."""
+    from agent.cli.options import settings_flags
+
+    names = [name for name, _, _ in settings_flags(*SECTIONS)]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

@@ -69,9 +69,6 @@ class McpSettings(BaseModel):
     )
     allow_ingest: bool = Field(False, description="Offer the ingest tool (it reads files on this machine).")
     tool_timeout: float = Field(30.0, gt=0, description="Seconds a tool call may take (ask and ingest: longer).")
-    lock_wait: float = Field(
-        10.0, gt=0, description="Seconds a call waits for another process (an ingest) to release the store."
-    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Extra Host names accepted over HTTP (DNS-rebinding protection), e.g. the machine's name.",

@@ -11,7 +11,7 @@ import typer
 from agent.cli.app import app
 from agent.cli.common import print_json
 from agent.cli.options import JsonOpt, with_settings
-from agent.cli.wiring import embedder_for
+from agent.cli.wiring import embedder_for, open_settings_store
 from agent.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 collections_app = typer.Typer(help="List, inspect and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 
-STORE_ONLY = ("chroma_url",)  # collections commands: which store, nothing else
+STORE_ONLY = ("chroma_url", "lock_wait")  # collections commands: which store, nothing else
 
 
 @app.command("ingest")
-@with_settings("retrieval", only=("chroma_url", "collection", "embedder", "embed_backend"))
+@with_settings("retrieval", only=("chroma_url", "lock_wait", "collection", "embedder", "embed_backend"))
 def ingest_command(
     settings: Settings,
     paths: Annotated[list[Path], typer.Argument(help="Files and directories to ingest.", show_default=False)],
@@ -47,10 +47,9 @@ def ingest_command(
 ) -> None:
     """Add files (Markdown, text, HTML, PDF, code, JSONL) to a collection; unchanged files are skipped cheaply."""
     from retrieval.ingest import check_paths, ingest
-    from retrieval.store import open_store
 
     roots = check_paths(paths)  # before opening anything: a typo is reported at once
-    with open_store(settings.home, settings.retrieval.chroma_url) as store:
+    with open_settings_store(settings) as store:
         report = ingest(
             roots,
             store=store,
@@ -91,9 +90,8 @@ def _collection_row(store: Store, name: str) -> dict[str, Any]:
 def list_collections(settings: Settings, json_output: JsonOpt = False) -> None:
     """Show every collection with its documents, chunks and embedding model."""
     from retrieval.manifest import is_manifest_name
-    from retrieval.store import open_store
 
-    with open_store(settings.home, settings.retrieval.chroma_url) as store:
+    with open_settings_store(settings) as store:
         rows = [_collection_row(store, n) for n in store.list_collections() if not is_manifest_name(n)]
     if json_output:
         print_json(rows)
@@ -116,10 +114,9 @@ def collection_stats(
     """Documents, chunks, embedding model, dimension and BM25 index state of one collection."""
     from retrieval.bm25 import BM25Index, fingerprint, index_dir
     from retrieval.manifest import Manifest, check_collection_name
-    from retrieval.store import open_store
 
     check_collection_name(name)
-    with open_store(settings.home, settings.retrieval.chroma_url) as store:
+    with open_settings_store(settings) as store:
         stats = store.stats(name).as_dict()
         manifest = Manifest.open(store, name, create=False)
         bm25 = BM25Index.load(index_dir(settings.home, name)) if index_dir(settings.home, name).exists() else None
@@ -148,10 +145,9 @@ def delete_collection(
     from retrieval.bm25 import delete_index
     from retrieval.errors import RetrievalError
     from retrieval.manifest import check_collection_name, delete_manifest
-    from retrieval.store import open_store
 
     check_collection_name(name)
-    with open_store(settings.home, settings.retrieval.chroma_url) as store:
+    with open_settings_store(settings) as store:
         stats = store.stats(name)  # CollectionNotFoundError when it does not exist
         if not yes:
             if not sys.stdin.isatty():

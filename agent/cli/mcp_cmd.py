@@ -80,7 +80,7 @@ def build_tool_context(settings: Settings, stack: contextlib.ExitStack) -> ToolC
         rerank_model=r.rerank_model,
         rerank_backend=r.rerank_backend,
         rerank_weight=r.rerank_weight,
-        lock_wait=settings.mcp.lock_wait,
+        lock_wait=settings.retrieval.lock_wait,
     )
     agents = LazyAgents(settings, sessions, stack)
     return ToolContext(

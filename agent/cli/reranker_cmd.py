@@ -140,12 +140,12 @@ def _command(*parts: Any) -> str:
 
 
 def collection_passages(settings: Settings, name: str) -> list[Passage]:
+    from agent.cli.wiring import open_settings_store
     from retrieval.errors import RetrievalError
     from retrieval.manifest import current_chunk_ids
-    from retrieval.store import open_store
     from retrieval.training.corpus import passages_from_chunks
 
-    with open_store(settings.home, settings.retrieval.chroma_url) as store:
+    with open_settings_store(settings) as store:
         collection = store.get_collection(name)
         visible = current_chunk_ids(store, name)
         chunks = collection.get(ids=sorted(visible)) if visible is not None else collection.get()

@@ -99,6 +99,14 @@ def model_endpoints(settings: Settings, *, judge: bool = True) -> Iterator[tuple
 # -- retrieval ----------------------------------------------------------------------------------------
 
 
+def open_settings_store(settings: Settings) -> Store:
+    """The settings' store (embedded or server), waiting up to `retrieval.lock_wait` for another process."""
+    from retrieval.store import open_store
+
+    r = settings.retrieval
+    return open_store(settings.home, r.chroma_url, lock_timeout=r.lock_wait, on_wait=lambda m: typer.echo(m, err=True))
+
+
 def embedder_for(settings: Settings, store: Store, collection: str | None = None) -> Embedder:
     """The `retrieval.embedder` setting, else the model `collection` was built with, else the bundled default;
     on the `retrieval.embed_backend` runtime (ONNX exports cached in the data directory)."""
@@ -136,11 +144,10 @@ def searcher_for(settings: Settings, store: Store, collection: str | None = None
 def ingest_demo_corpus(settings: Settings, *, progress: bool = False, store: Store | None = None) -> IngestReport:
     """Bring the settings' collection up to date with the bundled demo corpus (unchanged files cost a hash)."""
     from retrieval.ingest import DEMO_CORPUS, ingest
-    from retrieval.store import open_store
 
     with contextlib.ExitStack() as stack:
         if store is None:
-            store = stack.enter_context(open_store(settings.home, settings.retrieval.chroma_url))
+            store = stack.enter_context(open_settings_store(settings))
         return ingest(
             [DEMO_CORPUS],
             store=store,
@@ -272,10 +279,8 @@ class Runtime:
 @contextlib.contextmanager
 def open_runtime(settings: Settings) -> Iterator[Runtime]:
     """The store (and, on first use, searchers and models) for the settings; everything is closed on exit."""
-    from retrieval.store import open_store
-
     with contextlib.ExitStack() as stack:
-        store = stack.enter_context(open_store(settings.home, settings.retrieval.chroma_url))
+        store = stack.enter_context(open_settings_store(settings))
         yield Runtime(settings, store, stack)
 
 
