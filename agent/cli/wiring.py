@@ -227,6 +227,7 @@ class Runtime:
             config=config or self.settings.agent,
             memory=self.memory() if self.settings.memory.recall else None,
             threads=ThreadPolicy(history_tokens=self.settings.memory.history_tokens),
+            token_counter=chat,  # the served model's tokenizer (/v1/tokenize), else the documented estimate
         )
 
     def memory(self, user: str | None = None) -> Memory:

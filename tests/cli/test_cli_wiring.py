@@ -52,6 +52,7 @@ def test_runtime_builds_components_from_settings(demo_home: Path) -> None:
         with rt.agent() as agent:
             assert agent.deps.config.context_tokens == 700
             assert agent.deps.retriever is rt.searcher()  # one searcher per collection, shared
+            assert agent.deps.token_counter is rt.chat  # token counts from the served model
     assert described["collection"] == "demo"
     assert described["embed_backend"] == "onnx"
     assert described["rerank_model"] is not None and "ragloop-reranker" in described["rerank_model"]
