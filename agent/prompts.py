@@ -84,7 +84,7 @@ ANSWER_SYSTEM = f"""You are ragloop. Answer the question using only the sources 
 Start with the direct answer in one sentence. Then give the command, option or setting that does it, if there is one.
 After each sentence, write the number of the source that supports it in square brackets: [1], [2] and so on.
 Write at most three sentences. Use no outside knowledge.
-Do not copy the sources, their titles, SYNOPSIS blocks or lists of command lines.
+Do not copy the sources, their titles, manual-page synopses or lists of command lines.
 {ABSTAIN_RULE}"""
 
 # The closing instruction matters for small models: without it qwen2.5-0.5b often replied with a copy of a

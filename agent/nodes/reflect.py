@@ -206,7 +206,7 @@ def _give_up(state: AgentState, ctx: RunContext, *, score: int) -> dict[str, Any
     if best["score"] < 0 and best.get("answer"):
         # the best attempt is still unusable output (a tool call, JSON, a pasted page): never shown as an answer
         ctx.note("no usable attempt: the answer is replaced")
-        update |= {"answer": FAILED_ANSWER, "abstained": False}
+        update |= {"answer": FAILED_ANSWER, "abstained": False, "citations": []}  # nothing left to cite
     return update
 
 

@@ -123,13 +123,13 @@ def test_without_reflection_an_unusable_answer_is_replaced_and_marked_failed(mak
 
 
 def test_a_pasted_manual_page_is_regenerated_with_the_reason(make_agent: AgentFactory) -> None:
-    pasted = "reciprocal rank fusion(1) Manual Page\nNAME\nrrf - merge rankings\nSYNOPSIS\nrrf [-k 60] lists..."
+    pasted = "reciprocal rank fusion(1) Manual Page\nNAME\nrrf - merge rankings [1]\nSYNOPSIS\nrrf [-k 60] lists..."
     agent, chat = make_agent(
         {"route": [route_to("documents")], "answer": [pasted, "Fusion sums 1/(60 + rank) [1]."], "judge": [verdict()]}
     )
     result = agent.ask(QUESTION)
     assert result.answer == "Fusion sums 1/(60 + rank) [1]." and not result.failed
-    assert "SYNOPSIS" in str(chat.calls[2].messages[-1]["content"])
+    assert "pasted a manual page" in str(chat.calls[2].messages[-1]["content"])  # the reason reaches the retry
     assert [v.passed for v in result.verdicts][:1] == [False]
 
 
@@ -243,3 +243,11 @@ def test_a_tool_decision_is_overturned_by_an_uncertain_chunk_holding_the_questio
         tools=builtin_registry(),
     )
     assert agent.ask("Use the calculator on reciprocal rank fusion rankings").route == "tool"
+
+
+def test_an_answer_replaced_for_being_unusable_cites_nothing(make_agent: AgentFactory) -> None:
+    pasted = "rrf(1) Manual Page\nNAME\nrrf - merge rankings [1]\nSYNOPSIS\nrrf [-k 60] lists [1]"
+    agent, _ = make_agent({"route": [route_to("documents")], "answer": [pasted] * 3}, max_retries=2)
+    result = agent.ask(QUESTION)
+    assert result.failed and result.answer == FAILED_ANSWER
+    assert result.citations == []  # the sources of a text that is not shown are not the answer's sources
