@@ -23,6 +23,7 @@ HELP = """Type a question and press Enter. Commands:
   /sources   the sources of the last answer, with the quoted text and chunk ids
   /threads   saved threads (the current one is marked *); resume one with `ragloop chat --thread ID`
   /memory    what ragloop remembers about you (`ragloop memory ...` to edit it)
+  /tools     the tools the model may call (built-ins and allowed MCP server tools)
   /reset     start a new thread (the current one stays saved)
   /help      this help
   /quit      leave (so do Ctrl-D and /exit)
@@ -95,6 +96,8 @@ class ChatSession:
             self.show_threads()
         elif name == "/memory":
             self.show_memory()
+        elif name == "/tools":
+            self.show_tools()
         elif name == "/reset":
             self.thread_id = None
             self.last = None
@@ -122,6 +125,15 @@ class ChatSession:
             typer.echo(f"nothing remembered about {memory.user!r} yet")
         for record in records:
             typer.echo(f"{record.id[:8]}  {record.text}")
+
+    def show_tools(self) -> None:
+        registry = self.agent.deps.tools
+        tools = registry.tools() if registry is not None else []
+        if not tools:
+            typer.echo("no tools available")
+        for tool in tools:
+            first_line = (tool.description or "").strip().splitlines()[0] if tool.description else ""
+            typer.echo(f"{tool.name:<28} {first_line}")
 
     def show_threads(self) -> None:
         threads = self.agent.list_threads()

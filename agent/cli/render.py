@@ -155,6 +155,9 @@ def print_answer_footer(answer: AgentAnswer, *, verbose: bool = False) -> None:
     print_sources(answer)
     print_verdicts(answer)
     sys.stdout.flush()
+    for step in answer.steps:  # the tool loop's calls and results, also without --verbose
+        if step.node == "tools" and step.summary:
+            typer.secho(f"tools: {step.summary}", err=True, dim=True)
     typer.secho(run_summary(answer), err=True, dim=True)
     if verbose and answer.skipped:
         for skipped in answer.skipped:

@@ -21,7 +21,7 @@ FOOTER = "\nSources:\n  ["  # printed under a finished answer (the echoed prompt
 
 def test_chat_commands_and_a_question(demo_home: Path, echo_model_url: str) -> None:
     script = "\n".join(
-        ["/help", "What is BM25?", "/sources", "/threads", "/reset", "/sources", "/threads", "/bogus", ""]
+        ["/help", "What is BM25?", "/sources", "/threads", "/reset", "/sources", "/threads", "/tools", "/bogus", ""]
     )
     done = ok(ragloop(demo_home, "chat", "-c", "demo", *model_flags(echo_model_url, ECHO_MODEL), stdin=script))
     out = done.stdout
@@ -39,6 +39,7 @@ def test_chat_commands_and_a_question(demo_home: Path, echo_model_url: str) -> N
     assert "started a new thread" in out
     assert "no answer yet" in out  # /sources right after /reset
     assert "unknown command /bogus" in out
+    assert re.search(r"^calculator\s+\S", out, re.MULTILINE)  # /tools lists the built-in tools
 
 
 def test_chat_resumes_a_thread(demo_home: Path, echo_model_url: str) -> None:
