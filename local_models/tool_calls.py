@@ -64,9 +64,34 @@ def check_tools(tools: Any) -> ToolSet:
         check_schema(schema, "tools", f"{where}.function.parameters")
         if schema.get("type") != "object":
             raise InvalidRequestError(f'{where}.function.parameters must have "type": "object".', "tools")
-        parameters[name] = schema
+        parameters[name] = closed_schema(schema)  # what calls are checked and constrained against
         definitions.append({"type": "function", "function": {**function, "parameters": schema}})
     return ToolSet(definitions, parameters)
+
+
+def closed_schema(node: Any) -> Any:
+    """`node` with every object schema that does not say otherwise closed (`additionalProperties: false`).
+
+    A tool's arguments are the properties its schema names: a small model that writes the schema itself as the
+    arguments (`{"type": "object"}` for a tool without parameters) is refused and the call is generated again
+    under the grammar, instead of reaching the tool."""
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    for key in ("properties", "patternProperties", "$defs", "definitions"):  # name -> schema maps
+        if isinstance(node.get(key), dict):
+            out[key] = {name: closed_schema(sub) for name, sub in node[key].items()}
+    for key in ("items", "additionalProperties", "not", "if", "then", "else", "contains"):
+        if isinstance(node.get(key), dict):
+            out[key] = closed_schema(node[key])
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        if isinstance(node.get(key), list):
+            out[key] = [closed_schema(sub) for sub in node[key]]
+    is_object = node.get("type") == "object" or "properties" in node
+    if is_object and "additionalProperties" not in node and "patternProperties" not in node:
+        out["additionalProperties"] = False
+        out.setdefault("properties", {})
+    return out
 
 
 def resolve_tool_choice(tool_choice: Any, tools: ToolSet | None) -> tuple[ToolMode, list[str]]:

@@ -216,3 +216,36 @@ def test_marker_and_trailing_whitespace_are_held() -> None:
     stream.push(b"Sure. \n<tool")
     assert stream.release() == "Sure."
     assert stream.tokens_before(len("Sure. \n")) == 0
+
+
+def test_tool_parameters_are_closed_so_a_schema_written_as_arguments_is_refused() -> None:
+    """A small model in auto mode wrote a no-argument tool's schema as its arguments; closed schemas refuse it
+    (and the server generates the call again under the grammar)."""
+    from local_models.tool_calls import ToolCallError, check_tools, parse_call
+
+    tools = check_tools(
+        [
+            {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}},
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"q": {"type": "string"}, "opts": {"type": "object", "properties": {}}},
+                        "required": ["q"],
+                    },
+                },
+            },
+        ]
+    )
+    with pytest.raises(ToolCallError, match="do not match"):
+        parse_call('{"name": "now", "arguments": {"type": "object"}}', tools.parameters)
+    assert parse_call('{"name": "now", "arguments": {}}', tools.parameters).arguments == "{}"
+    with pytest.raises(ToolCallError):
+        parse_call('{"name": "lookup", "arguments": {"q": "x", "extra": 1}}', tools.parameters)
+    with pytest.raises(ToolCallError):
+        parse_call('{"name": "lookup", "arguments": {"q": "x", "opts": {"deep": 1}}}', tools.parameters)
+    assert parse_call('{"name": "lookup", "arguments": {"q": "x"}}', tools.parameters).name == "lookup"
+    # what the template shows the model stays the caller's schema
+    assert tools.definitions[0]["function"]["parameters"] == {"type": "object"}
