@@ -24,9 +24,7 @@ def bench_agent(
     ] = None,
     questions: Annotated[
         Path | None,
-        typer.Option(
-            "--questions", help="Question set (JSONL) (default: evals/data/demo/questions.jsonl)."
-        ),
+        typer.Option("--questions", help="Question set (JSONL) (default: evals/data/demo/questions.jsonl)."),
     ] = None,
     collection: Annotated[
         str, typer.Option("--collection", "-c", help="Collection holding the demo corpus (ingested if needed).")
