@@ -75,7 +75,10 @@ SOURCES_SYSTEM = """The numbered sources below are the only material for the tas
 Sources:
 {sources}"""
 
-ABSTAIN_RULE = f'If none of the sources says anything about the question, reply exactly: "{ABSTAIN_ANSWER}"'
+ABSTAIN_RULE = (
+    "The sources usually hold the answer: read them all before deciding. Only when no source is about the "
+    f'question at all, reply exactly: "{ABSTAIN_ANSWER}"'
+)
 
 # the fixed instructions of an answer call (also what the budget sizes an answer call by)
 # No example sentence: placed after the sources, an example ("Paris is the capital of France [2].") was copied
@@ -89,9 +92,9 @@ Do not copy the sources, their titles, manual-page synopses or lists of command 
 
 # The closing instruction matters for small models: without it qwen2.5-0.5b often replied with a copy of a
 # source's header ("[1] Title (file.md)") instead of an answer (6 of 12 demo questions; 0 of 12 with it).
-ANSWER_USER = """Question: {question}
+ANSWER_USER = """{instructions}
 
-{instructions}
+Question: {question}
 Answer in full sentences, each ending with its source number like [1]."""
 
 ANSWER_FEEDBACK = """
