@@ -68,7 +68,7 @@ def test_search_cli_reranks_with_the_int8_backend(seeded_home: Path) -> None:
         [*RAGLOOP, *args, "--rerank-backend", "gpu"], env={**os.environ, **env}, capture_output=True, text=True
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "rerank_backend: Input should be 'torch', 'onnx' or 'onnx-int8'" in bad.stderr
+    assert "`retrieval.rerank_backend` (--rerank-backend): Input should be 'torch', 'onnx' or 'onnx-int8'" in bad.stderr
 
 
 def test_onnx_embedder_ingests_the_same_collection_without_re_embedding(tmp_path: Path) -> None:
