@@ -453,7 +453,7 @@ def test_collection_passages_for_domain_adaptation(
 
     with open_store(tmp_path) as store:
         ingest([tiny_corpus], store=store, collection="mine", embedder=embedder, home=tmp_path, progress=False)
-    passages = collection_passages(Settings(home=tmp_path, chroma_url=None), "mine")
+    passages = collection_passages(Settings(home=tmp_path), "mine")
     assert {p.doc_id.rsplit("/", 1)[-1] for p in passages} == {f"{name}.md" for name in TOPICS}
     chain = passage_about(passages, "Chain maintenance")
     assert chain.corpus == "mine" and chain.opens_section and chain.text.startswith("## Chain maintenance")
