@@ -441,7 +441,8 @@ def open_store(
     home = Path(home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
     # is_singleton + thread_local=False: one reference-counted lock per path in this process.
-    lock = FileLock(str(lock_path(home)), timeout=lock_timeout, thread_local=False, is_singleton=True)
+    # the timeout is given per acquire: a singleton lock must be constructed with the same arguments each time
+    lock = FileLock(str(lock_path(home)), timeout=LOCK_TIMEOUT_S, thread_local=False, is_singleton=True)
     try:
         try:
             lock.acquire(timeout=min(lock_timeout, 1.0))
