@@ -91,7 +91,8 @@ def test_cited_answer_resolves_to_real_chunks(
     tmp_path: Path, qwen_url: str, searcher: HybridSearcher, store: tuple[Path, Store]
 ) -> None:
     chat = ChatClient(qwen_url, "qwen2.5-coder-0.5b", timeout=900)
-    config = AgentConfig(route=False, max_retries=1, answer_max_tokens=200, max_llm_grades=2)
+    # judge_skip off: this test checks that the judge runs on the cited answer (strong evidence would skip it)
+    config = AgentConfig(route=False, max_retries=1, answer_max_tokens=200, max_llm_grades=2, judge_skip=False)
     with make_agent(tmp_path, chat, retriever=searcher, config=config) as agent:
         result = agent.ask("What is reciprocal rank fusion?")
     chat.close()

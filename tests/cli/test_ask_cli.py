@@ -102,7 +102,7 @@ def test_thread_resumes_in_a_new_process(demo_home: Path, echo_model_url: str) -
     first = json_out(ragloop(demo_home, "ask", "What is BM25?", *flags))
     second = json_out(ragloop(demo_home, "ask", "Who developed it?", "--thread", first["thread_id"], *flags))
     assert second["thread_id"] == first["thread_id"]
-    assert step(second, "load_context")["summary"].startswith("1 earlier turn(s)")
+    assert "1 earlier turn(s)" in step(second, "load_context")["summary"]
     with Agent(AgentDeps(chat=ScriptedChatClient([])), home=demo_home) as agent:
         turns = agent.turns(first["thread_id"])
     assert [t["question"] for t in turns] == ["What is BM25?", "Who developed it?"]

@@ -66,7 +66,7 @@ def test_collections_lifecycle_and_names(tmp_path: Path, chunks: list[Chunk]) ->
         assert store.list_collections() == ["alpha", "beta.v2"]
         stats = store.stats("alpha")
         assert stats.as_dict() == {"name": "alpha", "chunks": 1, "documents": 1, "embedder": "m1", "dimension": 4}
-        with pytest.raises(RetrievalError, match="embedded with 'm1'.*--embedder m1"):
+        with pytest.raises(RetrievalError, match=r"embedded with 'm1'.*--embedder m1"):
             store.create_collection("alpha", embedder="other")
         with pytest.raises(RetrievalError, match="4-dimensional"):
             store.get_collection("alpha").upsert(chunks[:1], [[1.0, 0.0]])
