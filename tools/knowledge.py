@@ -87,7 +87,8 @@ class CitedSource(BaseModel):
 
 class VerdictInfo(BaseModel):
     criterion: str
-    passed: bool
+    passed: bool | None  # None: the judge's output could not be parsed ("unjudged"), never a silent pass
+    status: str  # pass | fail | unjudged
     rationale: str
     attempt: int
 
@@ -203,7 +204,9 @@ class KnowledgeTools:
                 for c in result.citations
             ],
             verdicts=[
-                VerdictInfo(criterion=v.criterion, passed=v.passed, rationale=v.rationale, attempt=v.attempt)
+                VerdictInfo(
+                    criterion=v.criterion, passed=v.passed, status=v.status, rationale=v.rationale, attempt=v.attempt
+                )
                 for v in result.verdicts
             ],
             route=result.route,
