@@ -25,19 +25,11 @@ def bench_mcp(
     import sys
     from pathlib import Path
 
+    from agent.cli.mcp_cmd import store_sessions
     from tools.mcp_bench import run_mcp_bench
-    from tools.sessions import StoreSessions
 
     r = settings.retrieval
-    sessions = StoreSessions(
-        settings.home,
-        r.chroma_url,
-        embedder=r.embedder,
-        embed_backend=r.embed_backend,
-        rerank_model=r.rerank_model,
-        rerank_backend=r.rerank_backend,
-        rerank_weight=r.rerank_weight,
-    )
+    sessions = store_sessions(settings)
     with sessions.open() as session:
         chunks = session.store.get_collection(r.collection).get(
             ids=session.store.get_collection(r.collection).ids()[: queries * 3]

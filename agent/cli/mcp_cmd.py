@@ -69,10 +69,24 @@ def mcp(settings: Settings) -> None:
 def build_tool_context(settings: Settings, stack: contextlib.ExitStack) -> ToolContext:
     """The knowledge-base tools' runtime for these settings; models it starts are stopped when `stack` closes."""
     from tools.context import ToolContext
+
+    r = settings.retrieval
+    sessions = store_sessions(settings)
+    agents = LazyAgents(settings, sessions, stack)
+    return ToolContext(
+        sessions=sessions,
+        default_collection=r.collection,
+        answer=agents.answer,
+        ingest=make_ingest(settings, sessions) if settings.mcp.allow_ingest else None,
+    )
+
+
+def store_sessions(settings: Settings) -> StoreSessions:
+    """Per-call store sessions over the settings' store, embedder and reranker (the MCP server's retrieval)."""
     from tools.sessions import StoreSessions
 
     r = settings.retrieval
-    sessions = StoreSessions(
+    return StoreSessions(
         settings.home,
         r.chroma_url,
         embedder=r.embedder,
@@ -80,14 +94,7 @@ def build_tool_context(settings: Settings, stack: contextlib.ExitStack) -> ToolC
         rerank_model=r.rerank_model,
         rerank_backend=r.rerank_backend,
         rerank_weight=r.rerank_weight,
-        lock_wait=settings.retrieval.lock_wait,
-    )
-    agents = LazyAgents(settings, sessions, stack)
-    return ToolContext(
-        sessions=sessions,
-        default_collection=r.collection,
-        answer=agents.answer,
-        ingest=make_ingest(settings, sessions) if settings.mcp.allow_ingest else None,
+        lock_wait=r.lock_wait,
     )
 
 
@@ -110,8 +117,7 @@ class LazyAgents:
             return self._agent(collection).ask(question, thread_id=thread_id, on_event=on_event)
 
     def _agent(self, collection: str) -> Agent:
-        from agent.chat_client import ChatClient
-        from agent.cli.wiring import model_endpoints
+        from agent.cli.wiring import open_clients
         from agent.run import Agent, AgentDeps
         from tools.builtin import builtin_registry
         from tools.sessions import SessionRetriever
@@ -120,14 +126,7 @@ class LazyAgents:
             with self.sessions.open() as session:
                 session.store.get_collection(collection)  # a clear error before any model starts
             if self._clients is None:
-                chat_at, judge_at = self.stack.enter_context(model_endpoints(self.settings))
-                chat = ChatClient(chat_at.base_url, chat_at.model, api_key=chat_at.api_key)
-                self.stack.callback(chat.close)
-                judge = None
-                if judge_at is not None:
-                    judge = ChatClient(judge_at.base_url, judge_at.model, api_key=judge_at.api_key)
-                    self.stack.callback(judge.close)
-                self._clients = (chat, judge)
+                self._clients = open_clients(self.settings, self.stack)
             chat, judge = self._clients
             deps = AgentDeps(
                 chat=chat,

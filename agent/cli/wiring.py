@@ -96,6 +96,21 @@ def model_endpoints(settings: Settings, *, judge: bool = True) -> Iterator[tuple
         yield chat, judge_endpoint
 
 
+def open_clients(settings: Settings, stack: contextlib.ExitStack) -> tuple[ChatClient, ChatClient | None]:
+    """(chat client, judge client or None for "the chat model judges"), local servers started as needed;
+    everything is closed when `stack` closes."""
+    from agent.chat_client import ChatClient
+
+    chat_at, judge_at = stack.enter_context(model_endpoints(settings))
+    chat = ChatClient(chat_at.base_url, chat_at.model, api_key=chat_at.api_key)
+    stack.callback(chat.close)
+    judge = None
+    if judge_at is not None:
+        judge = ChatClient(judge_at.base_url, judge_at.model, api_key=judge_at.api_key)
+        stack.callback(judge.close)
+    return chat, judge
+
+
 # -- retrieval ----------------------------------------------------------------------------------------
 
 
@@ -185,18 +200,9 @@ class Runtime:
             return self._searchers[name]
 
     def _models(self) -> tuple[ChatClient, ChatClient | None]:
-        from agent.chat_client import ChatClient
-
         with self._lock:
             if self._clients is None:
-                chat_at, judge_at = self._stack.enter_context(model_endpoints(self.settings))
-                chat = ChatClient(chat_at.base_url, chat_at.model, api_key=chat_at.api_key)
-                self._stack.callback(chat.close)
-                judge = None
-                if judge_at is not None:
-                    judge = ChatClient(judge_at.base_url, judge_at.model, api_key=judge_at.api_key)
-                    self._stack.callback(judge.close)
-                self._clients = (chat, judge)
+                self._clients = open_clients(self.settings, self._stack)
             return self._clients
 
     @property
