@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.chat_client import ChatModel
-from agent.errors import AgentError, ContextLengthError, ModelOutputError
+from agent.errors import AgentError, ChatBackendError, ModelOutputError
 from agent.judge import CitedSource
 from agent.judge import judge as judge_call
 from agent.run import Agent, AgentAnswer, Citation
@@ -135,7 +135,7 @@ def score_answer(
     config: str,
     q: Question,
     answer: AgentAnswer,
-    judge: ChatModel,
+    judge: ChatModel | None,
     chunk_texts: Callable[[list[str]], dict[str, str]],
 ) -> QuestionResult:
     cited = {c.chunk_id: c for c in answer.citations}
@@ -144,7 +144,7 @@ def score_answer(
     grounded: bool | None = None
     rationale = ""
     start = time.perf_counter()
-    if not answer.abstained and answer.answer.strip():
+    if judge is not None and not answer.abstained and not answer.failed and answer.answer.strip():
         grounded, rationale = judge_answer(judge, q.question, answer.answer, answer.citations, chunk_texts(list(cited)))
     judged = time.perf_counter() - start
     final = [v for v in answer.verdicts if v.criterion == "groundedness"]
@@ -307,15 +307,14 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def report_from_records(
-    path: Path, questions: list[Question], *, model: str = "?", judge_model: str = "?"
-) -> AgentBenchReport:
-    """The report of a (possibly unfinished) run from its per-question records; key facts are re-scored."""
-    if not path.is_file():
-        raise AgentError(f"No records file at {path}; `ragloop bench agent` prints where it writes them.")
+def read_records(path: Path, questions: list[Question]) -> list[QuestionResult]:
+    """The per-question records of a (possibly unfinished) run, key facts re-scored against `questions`."""
     by_id = {q.id: q for q in questions}
     results: list[QuestionResult] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):  # a run killed in mid-write: its last record is incomplete, not data
+        text = text[: text.rfind("\n") + 1]
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -326,6 +325,16 @@ def report_from_records(
         if q is not None:
             result.facts_found = sum(1 for alternatives in q.key_facts if fact_found(result.answer, alternatives))
         results.append(result)
+    return results
+
+
+def report_from_records(
+    path: Path, questions: list[Question], *, model: str = "?", judge_model: str = "?"
+) -> AgentBenchReport:
+    """The report of a (possibly unfinished) run from its per-question records; key facts are re-scored."""
+    if not path.is_file():
+        raise AgentError(f"No records file at {path}; `ragloop bench agent` prints where it writes them.")
+    results = read_records(path, questions)
     # only questions every configuration answered, so the columns compare the same questions
     configs = list(dict.fromkeys(r.config for r in results))
     done = [{r.id for r in results if r.config == name} for name in configs]
@@ -346,23 +355,33 @@ def run_agent_bench(
     questions_file: str,
     on_result: Callable[[QuestionResult], None] | None = None,
     progress: bool = True,
+    done: Sequence[QuestionResult] = (),
+    eval_judge: bool = True,
 ) -> AgentBenchReport:
-    """Ask every question of every agent (alternating), score the answers, return the report."""
+    """Ask every question of every agent (alternating), score the answers, return the report.
+
+    `done`: results of an interrupted earlier run (its records); those (configuration, question) pairs are
+    kept, not asked again. `eval_judge=False` skips the post-hoc groundedness call (faster; `grounded` stays None).
+    """
     from tqdm import tqdm
 
     report = AgentBenchReport(model=model, judge_model=judge.model, questions_file=questions_file, configs=list(agents))
+    finished = {(r.config, r.id) for r in done}
+    report.results.extend(r for r in done if r.config in agents)
     started = time.perf_counter()
     bar = tqdm(questions, desc="questions", unit="q", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for q in bar:
         for name, agent in agents.items():
+            if (name, q.id) in finished:
+                continue
             bar.set_postfix_str(f"{q.id} {name}")
             start = time.perf_counter()
             try:
                 answer = agent.ask(q.question)
-            except ContextLengthError as exc:  # the prompt did not fit: a wrong answer, not the end of the run
+            except ChatBackendError as exc:  # the prompt did not fit, the model timed out: a wrong answer, not the end
                 result = error_result(name, q, exc, time.perf_counter() - start)
             else:
-                result = score_answer(name, q, answer, judge, chunk_texts)
+                result = score_answer(name, q, answer, judge if eval_judge else None, chunk_texts)
             report.results.append(result)
             if on_result is not None:
                 on_result(result)

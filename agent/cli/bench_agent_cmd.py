@@ -27,7 +27,13 @@ def bench_agent(
         typer.Option("--questions", help="Question set (JSONL) (default: evals/data/demo/questions.jsonl)."),
     ] = None,
     collection: Annotated[
-        str, typer.Option("--collection", "-c", help="Collection holding the demo corpus (ingested if needed).")
+        str,
+        typer.Option(
+            "--collection",
+            "-c",
+            help="Collection the questions are about. 'demo' is brought up to date with the bundled demo corpus; "
+            "any other must be ingested first.",
+        ),
     ] = "demo",
     configs: Annotated[
         str, typer.Option("--configs", help="Comma-separated configurations to run: plain, full.")
@@ -36,6 +42,17 @@ def bench_agent(
         Path | None,
         typer.Option("--out", help="Per-question records (JSONL), written as they come (default: HOME/runs/)."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Keep the records already in --out and ask only the questions they lack."),
+    ] = False,
+    eval_judge: Annotated[
+        bool,
+        typer.Option(
+            "--eval-judge/--no-eval-judge",
+            help="Judge each answer's groundedness once more after the run (one judge call per answer).",
+        ),
+    ] = True,
     from_records: Annotated[
         Path | None,
         typer.Option("--report", help="Print the table of an earlier (maybe unfinished) run from its --out records."),
@@ -46,8 +63,9 @@ def bench_agent(
     key-fact accuracy, citation precision, judge groundedness, abstention, p50/p95 seconds and their split."""
     import tempfile
 
-    from agent.bench import DEFAULT_QUESTIONS, load_questions, report_from_records, run_agent_bench
+    from agent.bench import DEFAULT_QUESTIONS, load_questions, read_records, report_from_records, run_agent_bench
     from agent.cli.wiring import ingest_demo_corpus, open_runtime, plain_config
+    from agent.errors import AgentError
 
     chosen = [c.strip() for c in configs.split(",") if c.strip()]
     unknown = sorted(set(chosen) - {"plain", "full"})
@@ -65,15 +83,22 @@ def bench_agent(
     settings = settings.model_copy(
         update={"retrieval": settings.retrieval.model_copy(update={"collection": collection})}
     )
-    report_ingest = ingest_demo_corpus(settings)
-    typer.echo(report_ingest.summary(), err=True)
+    if collection == "demo":
+        typer.echo(ingest_demo_corpus(settings).summary(), err=True)
+    if resume and out is None:
+        raise typer.BadParameter("--resume needs the --out of the run to continue", param_hint="--resume")
     out = out or settings.home / "runs" / f"bench-agent-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    typer.echo(f"per-question records: {out}", err=True)
+    done = read_records(out, question_set) if resume and out.is_file() else []
+    typer.echo(f"per-question records: {out}" + (f" ({len(done)} kept)" if done else ""), err=True)
     config_for = {"plain": plain_config(settings), "full": settings.agent}
 
     with open_runtime(settings) as runtime, tempfile.TemporaryDirectory(prefix="ragloop-bench-") as tmp:
         collection_ = runtime.searcher().collection
+        if collection_.count() == 0:
+            raise AgentError(
+                f"Collection {collection!r} is empty. Ingest it first: ragloop ingest PATH -c {collection}"
+            )
 
         def chunk_texts(ids: list[str]) -> dict[str, str]:
             return {chunk.id: chunk.text for chunk in collection_.get(ids)} if ids else {}
@@ -81,6 +106,8 @@ def bench_agent(
         agents = {name: runtime.agent(config_for[name], threads_path=Path(tmp) / f"{name}.sqlite") for name in chosen}
         try:
             with out.open("w", encoding="utf-8") as records:
+                for result in done:  # the kept records first: the file stays the whole run
+                    records.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
 
                 def record(result: object) -> None:
                     records.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")  # type: ignore[attr-defined]
@@ -94,6 +121,8 @@ def bench_agent(
                     model=settings.models.model,
                     questions_file=str(questions_path),
                     on_result=record,
+                    done=done,
+                    eval_judge=eval_judge,
                 )
         finally:
             for agent in agents.values():

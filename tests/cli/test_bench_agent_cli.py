@@ -84,3 +84,38 @@ def test_bench_agent_table(demo_home: Path, echo_model_url: str, tmp_path: Path)
     assert header.split() == ["metric", "full"]
     assert any(line.startswith("key-fact accuracy (all facts)") and line.endswith("0%") for line in lines)
     assert any(line.startswith("questions (answerable + unanswerable)") and line.endswith("1 + 0") for line in lines)
+
+
+def test_bench_agent_resumes_without_asking_again(demo_home: Path, echo_model_url: str, tmp_path: Path) -> None:
+    questions = str(write_questions(tmp_path / "q.jsonl"))
+    records = tmp_path / "records.jsonl"
+    flags = ["--questions", questions, "--configs", "plain", "--out", str(records), "--no-eval-judge", "--json"]
+    first = json_out(
+        ragloop(demo_home, "bench", "agent", *flags, "--limit", "1", *model_flags(echo_model_url, ECHO_MODEL))
+    )
+    assert [r["id"] for r in first["results"]] == ["a1"]
+    assert first["results"][0]["grounded"] is None  # --no-eval-judge: no post-hoc judge call
+    kept = records.read_text()
+    with records.open("a") as f:  # a run killed in mid-write leaves half a record behind
+        f.write('{"config": "plain", "id": "u1", "ans')
+    second = ragloop(demo_home, "bench", "agent", *flags, "--resume", *model_flags(echo_model_url, ECHO_MODEL))
+    report = json_out(second)
+    assert "(1 kept)" in second.stderr
+    assert [r["id"] for r in report["results"]] == ["a1", "u1"]
+    assert report["results"][0] == json.loads(kept)  # kept as it was, not asked again
+    assert records.read_text().startswith(kept) and len(records.read_text().splitlines()) == 2
+
+
+def test_bench_agent_refuses_an_empty_collection(demo_home: Path, echo_model_url: str, tmp_path: Path) -> None:
+    done = ragloop(
+        demo_home,
+        "bench",
+        "agent",
+        "--questions",
+        str(write_questions(tmp_path / "q.jsonl")),
+        "-c",
+        "never-ingested",
+        *model_flags(echo_model_url, ECHO_MODEL),
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "never-ingested" in done.stderr and "ragloop ingest PATH" in done.stderr
