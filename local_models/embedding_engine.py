@@ -127,7 +127,10 @@ def load_embedding_engine(
     """Resolve `ref` and load it for embeddings; `n_ctx` defaults to the model's training context (max 2048)."""
     import llama_cpp
 
+    from local_models.cpu_features import check_llama_build
+
     name, path = resolve_embedding_model(ref, cache_dir)
+    check_llama_build()
     ctx = n_ctx or DEFAULT_EMBED_CTX
     try:
         llm = llama_cpp.Llama(

@@ -18,6 +18,7 @@ import llama_cpp
 from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 from local_models.chat_format import ChatTemplate, ToolStyle, infer_tool_style, normalize_messages, prompted_messages
+from local_models.cpu_features import check_llama_build
 from local_models.decoding import Decoder, DecodeStats, GrammarError, check_grammar
 from local_models.errors import ModelError
 from local_models.generation import Generation, Plan
@@ -248,6 +249,7 @@ def load_engine(
         log.warning("n_ctx %d exceeds %s's training context %d", n_ctx, resolved.name, resolved.spec.context_length)
     if not resolved.path.is_file():  # a FIFO or a device would block or mislead llama.cpp's reader
         raise ModelError(f"{resolved.path} is not a regular file; pass a .gguf model file (or a registered name).")
+    check_llama_build()
     try:
         llm = llama_cpp.Llama(
             model_path=str(resolved.path),
