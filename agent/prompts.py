@@ -64,16 +64,14 @@ class GradeResult(BaseModel):
 
 
 # -- generate, judge, retry: one layout ---------------------------------------------------------
-# The answer, the judge and a retry all open with the same system message: the numbered sources. The
-# instructions of each call come after them, in the user message. The model server reuses the KV cache of
-# the longest shared prompt prefix, so the judge and a retry pay prefill only for their own few lines, not
-# for the sources again (the sources are most of every prompt).
-
-# Neutral on purpose: the same message opens the answer and the judge prompts, so it states no role.
-SOURCES_SYSTEM = """The numbered sources below are the only material for the task that follows them.
-
-Sources:
-{sources}"""
+# The answer, the judge and a retry all open with the same system message: the answer rules, then the numbered
+# sources. Each call's own part (the question; the answer to review; the reviewer's feedback) comes after, in
+# the user message. The model server reuses the KV cache of the longest shared prompt prefix, so the judge and
+# a retry pay prefill only for their own few lines, not for the sources again (most of every prompt).
+#
+# The rules go before the sources, not after the question: placed last, right before the answer, the abstain
+# rule won. qwen2.5-0.5b answered "I couldn't find this" to 10 of 11 answerable SQLite questions with the
+# rules after the question, as the first layout with the rules up front did to none of the demo questions.
 
 ABSTAIN_RULE = (
     "The sources usually hold the answer: read them all before deciding. Only when no source is about the "
@@ -81,20 +79,24 @@ ABSTAIN_RULE = (
 )
 
 # the fixed instructions of an answer call (also what the budget sizes an answer call by)
-# No example sentence: placed after the sources, an example ("Paris is the capital of France [2].") was copied
-# as the answer by qwen2.5-0.5b on real SQLite questions.
-ANSWER_SYSTEM = f"""You are ragloop. Answer the question using only the sources above, in the question's own terms.
+# No example sentence: an example ("Paris is the capital of France [2].") was copied as the answer by
+# qwen2.5-0.5b on real SQLite questions.
+ANSWER_SYSTEM = f"""You are ragloop. You answer the user's question using only the numbered sources below, in the \
+question's own terms.
 Start with the direct answer in one sentence. Then give the command, option or setting that does it, if there is one.
 After each sentence, write the number of the source that supports it in square brackets: [1], [2] and so on.
 Write at most three sentences. Use no outside knowledge.
 Do not copy the sources, their titles, manual-page synopses or lists of command lines.
 {ABSTAIN_RULE}"""
 
+SOURCES_SYSTEM = ANSWER_SYSTEM + """
+
+Sources:
+{sources}"""
+
 # The closing instruction matters for small models: without it qwen2.5-0.5b often replied with a copy of a
 # source's header ("[1] Title (file.md)") instead of an answer (6 of 12 demo questions; 0 of 12 with it).
-ANSWER_USER = """{instructions}
-
-Question: {question}
+ANSWER_USER = """Question: {question}
 Answer in full sentences, each ending with its source number like [1]."""
 
 ANSWER_FEEDBACK = """
@@ -127,13 +129,13 @@ REPLY_FEEDBACK = """
 
 # -- reflect -------------------------------------------------------------------------------------
 
-JUDGE_SYSTEM = SOURCES_SYSTEM  # the judge reads the same sources block as the answer (shared prefix)
+JUDGE_SYSTEM = SOURCES_SYSTEM  # the judge reads the answer's own system message (shared prefix)
 
 JUDGE_USER = """Question: {question}
 
 Answer to review: {answer}
 
-You are a strict reviewer of this answer. Judge two criteria:
+Do not answer the question yourself: you are now a strict reviewer of this answer. Judge two criteria:
 - groundedness: is every claim in the answer supported by the sources it cites (its [n] numbers)?
 - relevance: does the answer address the question?
 For each criterion write a rationale of a few words first, then the verdict (true = pass, false = fail).

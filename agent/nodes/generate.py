@@ -12,7 +12,6 @@ from agent.output_checks import check_answer
 from agent.prompts import (
     ABSTAIN_ANSWER,
     ANSWER_FEEDBACK,
-    ANSWER_SYSTEM,
     ANSWER_USER,
     CLARIFY_SYSTEM,
     DIRECT_SYSTEM,
@@ -148,10 +147,10 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
 
 
 def answer_messages(state: AgentState, kept: list[Hit]) -> list[dict[str, Any]]:
-    """The answer prompt: the sources block as the system message (shared with the judge and retries, see
-    `prompts.SOURCES_SYSTEM`), the conversation, then the question and the instructions; a retry adds the
-    reviewer's feedback at the very end, so it shares the whole first attempt's prompt as a prefix."""
-    user = ANSWER_USER.format(question=state["question"], instructions=ANSWER_SYSTEM)
+    """The answer prompt: the rules and the sources as the system message (shared with the judge and retries,
+    see `prompts.SOURCES_SYSTEM`), the conversation, then the question; a retry adds the reviewer's feedback at
+    the very end, so it shares the whole first attempt's prompt as a prefix."""
+    user = ANSWER_USER.format(question=state["question"])
     if state.get("next_action") == "regenerate" and state.get("feedback"):
         user += ANSWER_FEEDBACK.format(feedback=state["feedback"])
     return [
