@@ -192,6 +192,19 @@ def test_answer_judge_and_retry_share_the_sources_prefix(make_agent: AgentFactor
     assert schema["properties"]["groundedness_rationale"]["maxLength"] <= 100
 
 
+def test_the_answer_rules_come_before_the_sources_and_the_question_comes_last(make_agent: AgentFactory) -> None:
+    """Placed after the question, right before the answer, the abstain rule won: qwen2.5-0.5b abstained on 11 of
+    14 answerable real-manual questions with that layout, 4 of 14 with the rules ahead of the sources."""
+    agent, chat = make_agent(
+        {"route": [route_to("documents")], "answer": ["Fusion sums reciprocal ranks [1]."], "judge": [verdict()]}
+    )
+    agent.ask(QUESTION)
+    answer = next(c for c in chat.calls if c.kind == "answer")
+    system, user = str(answer.messages[0]["content"]), str(answer.messages[-1]["content"])
+    assert system.index(ABSTAIN_ANSWER) < system.index("Sources:\n[1]")  # the rules, then the sources
+    assert ABSTAIN_ANSWER not in user and user.startswith(f"Question: {QUESTION}")
+
+
 def test_an_abstention_followed_by_source_headers_is_an_abstention(make_agent: AgentFactory) -> None:
     rambling = "I couldn't find this in the documents. [1] Reciprocal rank fusion > Summary [2] BM25 > Scoring"
     weak = ScoredRetriever([(CHUNKS[0], {"dense": 0.35})])
