@@ -89,10 +89,13 @@ Write at most three sentences. Use no outside knowledge.
 Do not copy the sources, their titles, manual-page synopses or lists of command lines.
 {ABSTAIN_RULE}"""
 
-SOURCES_SYSTEM = ANSWER_SYSTEM + """
+SOURCES_SYSTEM = (
+    ANSWER_SYSTEM
+    + """
 
 Sources:
 {sources}"""
+)
 
 # The closing instruction matters for small models: without it qwen2.5-0.5b often replied with a copy of a
 # source's header ("[1] Title (file.md)") instead of an answer (6 of 12 demo questions; 0 of 12 with it).
