@@ -106,12 +106,13 @@ def bench_agent(
         agents = {name: runtime.agent(config_for[name], threads_path=Path(tmp) / f"{name}.sqlite") for name in chosen}
         try:
             with out.open("w", encoding="utf-8") as records:
-                for result in done:  # the kept records first: the file stays the whole run
-                    records.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
 
                 def record(result: object) -> None:
                     records.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")  # type: ignore[attr-defined]
                     records.flush()
+
+                for result in done:  # the kept records first: the file stays the whole run
+                    record(result)
 
                 report = run_agent_bench(
                     agents,
