@@ -1,7 +1,10 @@
 """The `remember` and `recall` tools: plain typed functions over one user's `Memory`.
 
     registry.register(remember_tool(memory), name="remember")    # the agent's tool registry
-    # the MCP server registers the same functions (bound to the user it serves)
+    memory_tools(open_session)    # the MCP server: a context manager per call, so the store is open per call
+
+`source` is a `Memory`, or a zero-argument function returning a context manager that yields one (the MCP
+server opens the store for the length of one call and closes it after, like its other tools).
 
 Both return short text for the model; bad input (an empty fact) raises ValueError, which the registry turns
 into an error message for the model.
@@ -9,12 +12,20 @@ into an error message for the model.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from memory.service import Memory
 
+MemorySource = Memory | Callable[[], AbstractContextManager[Memory]]
 
-def remember_tool(memory: Memory) -> Callable[[str], str]:
+
+def _using(source: MemorySource) -> AbstractContextManager[Memory]:
+    return contextlib.nullcontext(source) if isinstance(source, Memory) else source()
+
+
+def remember_tool(source: MemorySource) -> Callable[[str], str]:
     def remember(fact: str) -> str:
         """Remember a fact or preference the user stated, for later conversations.
 
@@ -23,7 +34,8 @@ def remember_tool(memory: Memory) -> Callable[[str], str]:
         """
         if not fact.strip():
             raise ValueError("fact is empty: pass the sentence to remember")
-        decision = memory.remember(fact)
+        with _using(source) as memory:
+            decision = memory.remember(fact)
         if decision.stored:
             return f"remembered ({decision.action}): {decision.record.text if decision.record else fact}"
         return f"already known: {decision.record.text if decision.record else fact}"
@@ -31,7 +43,7 @@ def remember_tool(memory: Memory) -> Callable[[str], str]:
     return remember
 
 
-def recall_tool(memory: Memory) -> Callable[..., str]:
+def recall_tool(source: MemorySource) -> Callable[..., str]:
     def recall(query: str, k: int = 4) -> str:
         """Recall what the user told you earlier that relates to a query (their facts and preferences).
 
@@ -40,7 +52,8 @@ def recall_tool(memory: Memory) -> Callable[..., str]:
             k: At most this many memories (1-20).
         """
         k = max(1, min(int(k), 20))
-        found = memory.facts.recall(memory.user, query, k=k)
+        with _using(source) as memory:
+            found = memory.facts.recall(memory.user, query, k=k)
         if not found:
             return "nothing remembered about that"
         return "\n".join(f"- {record.text}" for record in found)
@@ -48,6 +61,6 @@ def recall_tool(memory: Memory) -> Callable[..., str]:
     return recall
 
 
-def memory_tools(memory: Memory) -> list[Callable[..., str]]:
+def memory_tools(source: MemorySource) -> list[Callable[..., str]]:
     """[remember, recall] for `ToolRegistry.register` / the MCP server."""
-    return [remember_tool(memory), recall_tool(memory)]
+    return [remember_tool(source), recall_tool(source)]

@@ -85,13 +85,18 @@ def current_time(timezone: str = "UTC") -> str:
 
 def builtin_registry(context: ToolContext | None = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> ToolRegistry:
     """calculator and current_time; with a `context`, the knowledge-base tools too (ingest only when the
-    context allows it)."""
+    context allows it, remember/recall when it has a memory)."""
     registry = ToolRegistry([calculator, current_time], timeout=timeout)
     if context is not None:
         from tools.knowledge import KnowledgeTools
 
         for fn in KnowledgeTools(context).functions():
             registry.register(fn)
+        if context.memory is not None:
+            from memory.tools import memory_tools
+
+            for memory_fn in memory_tools(context.memory):
+                registry.register(memory_fn)
     return registry
 
 

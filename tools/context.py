@@ -6,6 +6,7 @@
   lazy: the model server starts on the first question, not when the MCP server starts.
 - `ingest`: brings a collection up to date with files (None unless the server was started with
   `--allow-ingest`: an MCP client must not be able to make the server read arbitrary files by default).
+- `memory`: opens the served user's long-term memory for one call (None: no `remember`/`recall` tools).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.types import AgentAnswer, AgentEvent
+    from memory.tools import MemorySource
     from tools.sessions import StoreSessions
 
 # answer(question, collection, thread_id, on_event) -> AgentAnswer; on_event may raise to stop the run
@@ -34,5 +36,6 @@ class ToolContext:
     default_collection: str
     answer: AnswerFn | None = None
     ingest: IngestFn | None = None
+    memory: MemorySource | None = None
     max_k: int = MAX_K
     max_document_chars: int = MAX_DOCUMENT_CHARS

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +25,13 @@ from agent.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from agent.run import Agent
     from agent.types import AgentAnswer, AgentEvent
+    from memory.service import Memory
     from tools.context import ToolContext
     from tools.sessions import StoreSessions
 
 
 @app.command("mcp")
-@with_settings("models", "retrieval", "agent", "mcp")
+@with_settings("models", "retrieval", "agent", "memory", "mcp")
 def mcp(settings: Settings) -> None:
     """Serve the knowledge base over MCP: search, cited answers, documents (stdio, or --transport http)."""
     from tools.builtin import builtin_registry
@@ -78,7 +79,22 @@ def build_tool_context(settings: Settings, stack: contextlib.ExitStack) -> ToolC
         default_collection=r.collection,
         answer=agents.answer,
         ingest=make_ingest(settings, sessions) if settings.mcp.allow_ingest else None,
+        memory=lambda: memory_session(settings, sessions, agents.chat),
     )
+
+
+@contextlib.contextmanager
+def memory_session(settings: Settings, sessions: StoreSessions, chat: Callable[[], Any]) -> Iterator[Memory]:
+    """The served user's long-term memory for one call: the store is open (and its lock held) for the call only.
+    The embedder is the cached one of the memory collection's model; the chat model starts only when a memory
+    decision needs it."""
+    from memory.service import open_memory
+
+    name = settings.memory.collection
+    with sessions.open() as session:
+        stored = session.store.get_collection(name).embedder if session.store.has_collection(name) else None
+        embedder = sessions.embedder(stored.split("@", 1)[0] if stored else None)
+        yield open_memory(session.store, chat, settings.memory, embedder=embedder)
 
 
 def store_sessions(settings: Settings) -> StoreSessions:
@@ -109,6 +125,7 @@ class LazyAgents:
         self._agents: dict[str, Agent] = {}
         self._clients: tuple[Any, Any] | None = None
         self._lock = threading.Lock()  # an Agent answers one question at a time
+        self._lock_clients = threading.Lock()
 
     def answer(
         self, question: str, collection: str, thread_id: str | None, on_event: Callable[[AgentEvent], None]
@@ -116,25 +133,30 @@ class LazyAgents:
         with self._lock:
             return self._agent(collection).ask(question, thread_id=thread_id, on_event=on_event)
 
-    def _agent(self, collection: str) -> Agent:
+    def chat(self) -> Any:
+        """The chat client (the model server starts on the first call)."""
+        return self._models()[0]
+
+    def _models(self) -> tuple[Any, Any]:
         from agent.cli.wiring import open_clients
-        from agent.run import Agent, AgentDeps
-        from tools.builtin import builtin_registry
+
+        with self._lock_clients:
+            if self._clients is None:
+                self._clients = open_clients(self.settings, self.stack)
+            return self._clients
+
+    def _agent(self, collection: str) -> Agent:
+        from agent.cli.wiring import agent_deps
+        from agent.run import Agent
         from tools.sessions import SessionRetriever
 
         if collection not in self._agents:
             with self.sessions.open() as session:
                 session.store.get_collection(collection)  # a clear error before any model starts
-            if self._clients is None:
-                self._clients = open_clients(self.settings, self.stack)
-            chat, judge = self._clients
-            deps = AgentDeps(
-                chat=chat,
-                judge=judge,
-                retriever=SessionRetriever(self.sessions, collection),
-                tools=builtin_registry(),
-                config=self.settings.agent,
-            )
+            chat, judge = self._models()
+            # the same dependencies as every other surface; long-term memory stays off here: the server
+            # holds no store open between calls, and its remember/recall tools are the memory interface
+            deps = agent_deps(self.settings, self.stack, chat, judge, SessionRetriever(self.sessions, collection))
             agent = Agent(deps, home=self.settings.home)
             self.stack.callback(agent.close)
             self._agents[collection] = agent

@@ -219,22 +219,10 @@ class Runtime:
         return self.settings.agent.replace(**overrides) if overrides else self.settings.agent
 
     def deps(self, config: AgentConfig | None = None, collection: str | None = None) -> AgentDeps:
-        from agent.run import AgentDeps
-        from memory.threads import ThreadPolicy
-        from tools.mcp_client import agent_tools
-
         retriever = self.searcher(collection)  # a missing collection fails before any model starts
         chat, judge = self._models()
-        return AgentDeps(
-            chat=chat,
-            judge=judge,
-            retriever=retriever,
-            tools=agent_tools(self.settings.mcp.servers, self._stack),  # built-ins + allowed MCP tools
-            config=config or self.settings.agent,
-            memory=self.memory() if self.settings.memory.recall else None,
-            threads=ThreadPolicy(history_tokens=self.settings.memory.history_tokens),
-            token_counter=chat,  # the served model's tokenizer (/v1/tokenize), else the documented estimate
-        )
+        memory = self.memory() if self.settings.memory.recall else None
+        return agent_deps(self.settings, self._stack, chat, judge, retriever, config=config, memory=memory)
 
     def memory(self, user: str | None = None) -> Memory:
         """The long-term memory of `user` (default: settings.memory.user) in this store; its model calls use
@@ -281,6 +269,35 @@ class Runtime:
         from agent.run import Agent
 
         return Agent(self.deps(config, collection), home=self.settings.home, threads_path=threads_path)
+
+
+def agent_deps(
+    settings: Settings,
+    stack: contextlib.ExitStack,
+    chat: ChatClient,
+    judge: ChatClient | None,
+    retriever: Any,
+    *,
+    config: AgentConfig | None = None,
+    memory: Memory | None = None,
+) -> AgentDeps:
+    """An agent's dependencies, the same for every surface: the built-in tools plus the allowed MCP servers'
+    tools (their clients close with `stack`), the thread policy, and the served model's tokenizer for budgets
+    (/v1/tokenize, else the documented estimate)."""
+    from agent.run import AgentDeps
+    from memory.threads import ThreadPolicy
+    from tools.mcp_client import agent_tools
+
+    return AgentDeps(
+        chat=chat,
+        judge=judge,
+        retriever=retriever,
+        tools=agent_tools(settings.mcp.servers, stack),
+        config=config or settings.agent,
+        memory=memory,
+        threads=ThreadPolicy(history_tokens=settings.memory.history_tokens),
+        token_counter=chat,
+    )
 
 
 @contextlib.contextmanager

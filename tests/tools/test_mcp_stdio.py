@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from tools_helpers import COLLECTION, RAGLOOP, REPO, env_for, stdio_params, text_of
+from tools_helpers import COLLECTION, RAGLOOP, REPO, env_for, ragloop, stdio_params, text_of
 
 
 async def _session(home: Path) -> dict[str, Any]:
@@ -54,6 +54,12 @@ async def _session(home: Path) -> dict[str, Any]:
         doc_uri = f"ragloop://documents/{COLLECTION}/" + __import__("urllib.parse").parse.quote(hit["source"], safe="")
         seen["resource_text"] = (await client.read_resource(doc_uri)).contents[0].text
         seen["prompt"] = (await client.get_prompt("cited_answer", {"question": "What is GGUF?"})).messages[0]
+        # long-term memory: the first fact and an exact repeat are decided without a model
+        seen["recall_empty"] = await client.call_tool("recall", {"query": "which database"})
+        seen["remember"] = await client.call_tool("remember", {"fact": "I work on PostgreSQL 15"})
+        seen["remember_again"] = await client.call_tool("remember", {"fact": "I work on PostgreSQL 15"})
+        seen["recall"] = await client.call_tool("recall", {"query": "which database do I work on", "k": 3})
+        seen["remember_empty"] = await client.call_tool("remember", {"fact": "  "})
     return seen
 
 
@@ -73,6 +79,7 @@ def test_tools_are_listed_with_annotations_and_schemas(session: dict[str, Any]) 
         tools
     )
     assert "ingest" not in tools  # only with --allow-ingest
+    assert {"remember", "recall"} <= set(tools)
     search = tools["search_knowledge_base"]
     assert search.annotations.read_only_hint and search.annotations.idempotent_hint
     assert not search.annotations.open_world_hint
@@ -200,3 +207,15 @@ def test_stdout_carries_protocol_only(kb_home: Path) -> None:
         rest, stderr = proc.communicate(timeout=60)  # EOF on stdin ends the server
     assert rest == b""
     assert proc.returncode == 0 and b"Traceback" not in stderr, stderr.decode()
+
+
+def test_remember_and_recall_over_mcp(session: dict[str, Any], kb_home: Path) -> None:
+    assert text_of(session["recall_empty"]) == "nothing remembered about that"
+    assert text_of(session["remember"]).startswith("remembered (ADD): I work on PostgreSQL 15")
+    assert text_of(session["remember_again"]).startswith("already known")
+    assert "- I work on PostgreSQL 15" in text_of(session["recall"])
+    assert session["remember_empty"].is_error and "fact is empty" in text_of(session["remember_empty"])
+    # stored for the configured user, in the same store the CLI reads (the server released its lock)
+    listed = ragloop(kb_home, "memory", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [m["text"] for m in json.loads(listed.stdout)] == ["I work on PostgreSQL 15"]
