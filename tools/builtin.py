@@ -95,8 +95,11 @@ def builtin_registry(context: ToolContext | None = None, *, timeout: float = DEF
         if context.memory is not None:
             from memory.tools import memory_tools
 
-            for memory_fn in memory_tools(context.memory):
-                registry.register(memory_fn)
+            remember, recall = memory_tools(context.memory)
+            # remembering writes (a repeat is a no-op, a contradiction supersedes and keeps the old value in
+            # history); a memory decision may need the chat model, hence the longer time limit
+            registry.register(tool(title="Remember a fact", read_only=False, timeout=300.0)(remember))
+            registry.register(tool(title="Recall facts", timeout=60.0)(recall))
     return registry
 
 

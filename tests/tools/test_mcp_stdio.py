@@ -80,6 +80,8 @@ def test_tools_are_listed_with_annotations_and_schemas(session: dict[str, Any]) 
     )
     assert "ingest" not in tools  # only with --allow-ingest
     assert {"remember", "recall"} <= set(tools)
+    assert not tools["remember"].annotations.read_only_hint and not tools["remember"].annotations.destructive_hint
+    assert tools["recall"].annotations.read_only_hint
     search = tools["search_knowledge_base"]
     assert search.annotations.read_only_hint and search.annotations.idempotent_hint
     assert not search.annotations.open_world_hint
