@@ -339,7 +339,15 @@ async def _completion_stream(
 class _Guard:
     """Pure ASGI middleware: API-key check before routing, and request counts by route and status."""
 
-    ROUTES = ("/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions")
+    ROUTES = (
+        "/health",
+        "/metrics",
+        "/v1/models",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/tokenize",
+    )
 
     def __init__(self, app: ASGIApp, api_key: str | None, metrics: Metrics, max_body: int) -> None:
         self.app = app

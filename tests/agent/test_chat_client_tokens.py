@@ -22,8 +22,8 @@ from local_models.server.settings import default_cache_dir
 from local_models.testing import LocalServer, ScriptedEngine, serve_app, wait_until
 
 
-def requests_to(server: LocalServer, status: int, endpoint: str = "other") -> int:
-    """How many requests the server counted for `endpoint` (/v1/tokenize is counted as "other") with `status`."""
+def requests_to(server: LocalServer, status: int, endpoint: str = "/v1/tokenize") -> int:
+    """How many requests the server counted for `endpoint` with `status`."""
     pattern = rf'ragloop_requests_total{{endpoint="{endpoint}",status="{status}"}} (\d+)'
     match = re.search(pattern, server.metrics())
     return int(match.group(1)) if match else 0
