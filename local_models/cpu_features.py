@@ -9,6 +9,7 @@ in /proc/cpuinfo, yet AMX code faults. The Makefile's build leaves AMX out for t
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -72,3 +73,13 @@ def check_llama_build(cpuinfo_path: Path = Path("/proc/cpuinfo")) -> None:
             "running it would crash. Rebuild it for this machine: `make install` builds a portable one "
             "(or `CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --no-cache-dir --force-reinstall llama-cpp-python`)."
         )
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, else the machine's count): ragloop's default
+    thread count for llama.cpp. llama-cpp-python's own default is half the cores for generation, which on a
+    2-core machine generates on one thread at about half the speed."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):  # no affinity API (macOS, Windows)
+        return max(os.cpu_count() or 1, 1)

@@ -127,7 +127,7 @@ def load_embedding_engine(
     """Resolve `ref` and load it for embeddings; `n_ctx` defaults to the model's training context (max 2048)."""
     import llama_cpp
 
-    from local_models.cpu_features import check_llama_build
+    from local_models.cpu_features import check_llama_build, usable_cores
 
     name, path = resolve_embedding_model(ref, cache_dir)
     check_llama_build()
@@ -139,8 +139,8 @@ def load_embedding_engine(
             n_ctx=ctx,
             n_batch=ctx,
             n_ubatch=ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
+            n_threads=n_threads or usable_cores(),
+            n_threads_batch=n_threads or usable_cores(),
             verbose=False,
         )
     except (ValueError, RuntimeError) as exc:

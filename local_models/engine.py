@@ -18,7 +18,7 @@ import llama_cpp
 from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 from local_models.chat_format import ChatTemplate, ToolStyle, infer_tool_style, normalize_messages, prompted_messages
-from local_models.cpu_features import check_llama_build
+from local_models.cpu_features import check_llama_build, usable_cores
 from local_models.decoding import Decoder, DecodeStats, GrammarError, check_grammar
 from local_models.errors import ModelError
 from local_models.generation import Generation, Plan
@@ -250,20 +250,22 @@ def load_engine(
     if not resolved.path.is_file():  # a FIFO or a device would block or mislead llama.cpp's reader
         raise ModelError(f"{resolved.path} is not a regular file; pass a .gguf model file (or a registered name).")
     check_llama_build()
+    threads = n_threads or usable_cores()  # llama-cpp-python's default would generate on half the cores
     try:
         llm = llama_cpp.Llama(
             model_path=str(resolved.path),
             n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
+            n_threads=threads,
+            n_threads_batch=threads,
             verbose=False,
         )
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"llama.cpp could not load {resolved.path}: {exc}. Is it a valid GGUF file?") from exc
     log.info(
-        "loaded %s (n_ctx=%d, tool calls: %s)",
+        "loaded %s (n_ctx=%d, %d threads, tool calls: %s)",
         resolved.name,
         n_ctx,
+        threads,
         resolved.spec.tool_calls if resolved.spec else "inferred",
     )
     return LlamaEngine(llm, resolved.name, resolved.spec, prompt_lookup=prompt_lookup, reuse_prefix=reuse_prefix)

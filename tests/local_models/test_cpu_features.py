@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import llama_cpp
@@ -54,3 +55,18 @@ def test_check_against_the_installed_build(tmp_path: Path) -> None:
         check_llama_build(cpuinfo)  # the portable build runs on any AVX2 CPU
     check_llama_build()  # and on this machine's CPU, or no test with a model could run here
     check_llama_build(tmp_path / "missing")  # unreadable cpuinfo: nothing to check
+
+
+def test_the_engine_generates_on_every_usable_core_by_default() -> None:
+    # llama-cpp-python's own default generates on half the cores: one thread on a 2-core machine
+    from local_models.cpu_features import usable_cores
+    from local_models.engine import load_engine
+    from local_models.server.settings import default_cache_dir
+
+    engine = load_engine("smollm2-135m", default_cache_dir(), n_ctx=256)
+    try:
+        assert engine.llm.n_threads == engine.llm.n_threads_batch == usable_cores()
+        assert engine.llm.context_params.n_threads == usable_cores()
+    finally:
+        engine.close()
+    assert usable_cores() == len(os.sched_getaffinity(0))

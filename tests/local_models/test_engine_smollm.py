@@ -169,6 +169,48 @@ def test_json_schema_output_parses_and_validates(engine: LlamaEngine) -> None:
     jsonschema.validate(json.loads(finish.text), schema)
 
 
+def test_grammar_checked_on_the_chosen_token_gives_the_same_output_as_filtering_every_token(
+    engine: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GrammarSampler asks the grammar about the sampled token only and filters the vocabulary only when it is
+    # refused; greedy output must be identical to the grammar-first chain, refusals included (the enum and the
+    # key order force the model off its preferred tokens)
+    from local_models import decoding, generation
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "verdict": {"enum": ["Lyon-ish", "Marseille!"]},
+            "score": {"type": "integer"},
+            "rationale": {"type": "string", "maxLength": 60},
+        },
+        "required": ["verdict", "score", "rationale"],
+        "additionalProperties": False,
+    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "odd", "schema": schema}}
+    built: list[object] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        sampler = decoding.build_sampler(*args, **kwargs)
+        built.append(sampler)
+        return sampler
+
+    def outputs() -> list[str]:
+        return [
+            chat(engine, messages, sampling=greedy(max_tokens=60), response_format=response_format).text
+            for messages in (CAPITAL, [{"role": "user", "content": "Rate this poem about the sea: waves, salt."}])
+        ]
+
+    monkeypatch.setattr(generation, "build_sampler", recording)
+    checked = outputs()
+    assert all(isinstance(s, decoding.GrammarSampler) for s in built)
+    assert sum(s.fallbacks for s in built) > 0, "the test must exercise refused tokens"  # type: ignore[attr-defined]
+    monkeypatch.setattr(generation, "build_sampler", lambda *a, **k: decoding.build_sampler(*a, check_first=False))
+    assert outputs() == checked
+    for text in checked:
+        jsonschema.validate(json.loads(text), schema)
+
+
 def test_json_object_output_is_an_object(engine: LlamaEngine) -> None:
     finish = chat(engine, CAPITAL, sampling=greedy(max_tokens=80), response_format={"type": "json_object"})
     assert finish.finish_reason == "stop"
