@@ -92,15 +92,34 @@ class BenchReport:
         return "\n".join(lines)
 
 
-def stream_http(base_url: str, model: str, messages: Messages, max_tokens: int, api_key: str = "none") -> StreamStats:
+# the shape of the judge's verdict: free text first, then a closed choice
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"rationale": {"type": "string", "maxLength": 400}, "grounded": {"type": "boolean"}},
+    "required": ["rationale", "grounded"],
+    "additionalProperties": False,
+}
+
+
+def stream_http(
+    base_url: str,
+    model: str,
+    messages: Messages,
+    max_tokens: int,
+    api_key: str = "none",
+    schema: dict[str, Any] | None = None,
+) -> StreamStats:
     from openai import OpenAI
 
     client = OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=600)
     start = time.perf_counter()
     first = last = 0.0
     parts: list[str] = []
+    extra: dict[str, Any] = {}
+    if schema is not None:
+        extra["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
     stream: Any = client.chat.completions.create(
-        model=model, messages=cast(Any, messages), max_tokens=max_tokens, temperature=0, seed=0, stream=True
+        model=model, messages=cast(Any, messages), max_tokens=max_tokens, temperature=0, seed=0, stream=True, **extra
     )
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -110,12 +129,15 @@ def stream_http(base_url: str, model: str, messages: Messages, max_tokens: int, 
     return StreamStats(ttft=first - start, gen_seconds=last - first, text="".join(parts))
 
 
-def stream_direct(llm: Any, messages: Messages, max_tokens: int) -> StreamStats:
+def stream_direct(llm: Any, messages: Messages, max_tokens: int, schema: dict[str, Any] | None = None) -> StreamStats:
     start = time.perf_counter()
     first = last = 0.0
     parts: list[str] = []
+    extra: dict[str, Any] = {}
+    if schema is not None:  # llama-cpp-python's own JSON mode: the grammar filters the whole vocabulary
+        extra["response_format"] = {"type": "json_object", "schema": schema}
     for chunk in llm.create_chat_completion(
-        messages=messages, max_tokens=max_tokens, temperature=0, seed=0, stream=True
+        messages=messages, max_tokens=max_tokens, temperature=0, seed=0, stream=True, **extra
     ):
         delta = chunk["choices"][0]["delta"].get("content")
         if delta:
@@ -265,6 +287,30 @@ def run_model_bench(
                 "<= 1.00",
                 lambda r: r <= 1.0,
             )
+
+        json_stats: dict[str, list[StreamStats]] = {"ours": [], "direct": []}
+        json_q = "Judge this answer to 'What is a KV cache?': 'It stores keys and values.' Reply in JSON."
+        for run in range(runs):
+            progress(f"JSON output run {run + 1}/{runs}")
+            json_stats["direct"].append(
+                count(stream_direct(llm, _chat(uuid.uuid4().hex, json_q), max_tokens, JUDGE_SCHEMA))
+            )
+            chat = _chat(uuid.uuid4().hex, json_q)
+            json_stats["ours"].append(count(stream_http(ours, resolved.name, chat, max_tokens, schema=JUDGE_SCHEMA)))
+        _add(
+            report,
+            "JSON output (schema) vs direct",
+            "generation tok/s",
+            _median([s.tokens_per_second for s in json_stats["ours"]]),
+            _median([s.tokens_per_second for s in json_stats["direct"]]),
+            "direct",
+            ">= 0.95",
+            lambda r: r >= 0.95,
+        )
+        report.notes.append(
+            "JSON output identical to llama-cpp-python's grammar-first sampling: "
+            f"{all(a.text == b.text for a, b in zip(json_stats['ours'], json_stats['direct'], strict=True))}"
+        )
 
         second_turn: dict[str, list[float]] = {"reuse": [], "cold": []}
         for run in range(runs):

@@ -27,13 +27,15 @@ def test_bench_model_reports_every_ratio(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["model"] == "smollm2-135m" and report["runs"] == 1
     scenarios = {(row["scenario"], row["metric"]) for row in report["rows"]}
-    assert len(scenarios) == 6
+    assert len(scenarios) == 7
     assert {name for name, _ in scenarios} >= {
         "server vs direct llama-cpp-python",
         "server vs llama_cpp.server (peer)",
         "2nd turn: prefix reuse vs none",
+        "JSON output (schema) vs direct",
     }
     for row in report["rows"]:
         assert row["ours"] > 0 and row["reference"] > 0
         assert row["ratio"] == pytest.approx(row["ours"] / row["reference"])
     assert any("prompt-lookup output identical" in note for note in report["notes"])
+    assert any(note.startswith("JSON output identical") for note in report["notes"])
