@@ -110,6 +110,10 @@ class QuestionResult:
     tokens: dict[str, int]
     eval_judge_seconds: float  # the post-hoc judge call (not part of `seconds`)
     error: str | None = None  # the agent raised (e.g. the context did not fit): counted as a wrong answer
+    route: str = ""
+    # what each step did ("reflect: unusable answer (pasted source): regenerate"), to read why an answer
+    # failed from the records alone; model errors are appended in brackets
+    trace: list[str] = field(default_factory=list)
 
     @property
     def all_facts(self) -> bool:
@@ -169,6 +173,8 @@ def score_answer(
         timings={k: round(v, 3) for k, v in answer.timings.items()},
         tokens=dict(answer.tokens),
         eval_judge_seconds=round(judged, 3),
+        route=answer.route,
+        trace=[f"{s.node}: {s.summary}" + (f" [{s.error}]" if s.error else "") for s in answer.steps],
     )
 
 
