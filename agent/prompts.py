@@ -159,13 +159,23 @@ class JudgeResult(BaseModel):
 # -- helpers -------------------------------------------------------------------------------------
 
 
+# a heading longer than this is not a heading (a page's navigation block parsed as one: 3,090 tokens on
+# SQLite's docs.html, which pushed a 1,500-token context past a 4,096-token model context)
+MAX_HEADING_CHARS = 80
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_HEADING_CHARS else text[: MAX_HEADING_CHARS - 1].rstrip() + "…"
+
+
 def source_header(n: int, hit: Any) -> str:
     """`[n] Title > heading path (source)`: the first line of a numbered source in the prompts. The heading path
     says which section of a long page the text comes from (an option, a pragma), so it is shown unless it
-    only repeats the title."""
-    title = str(hit.get("title") or "")
+    only repeats the title. Each part is cut to `MAX_HEADING_CHARS`."""
+    title = _short(str(hit.get("title") or ""))
     source = str(hit.get("source") or "")
-    path = [str(h) for h in hit.get("heading_path") or [] if str(h) and str(h) != title]
+    path = [_short(str(h)) for h in hit.get("heading_path") or [] if str(h) and _short(str(h)) != title]
     label = " > ".join([title, *path] if title else path) or source
     if label != source and source:
         label = f"{label} ({source})"

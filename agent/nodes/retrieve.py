@@ -8,10 +8,11 @@ from typing import Any
 
 from agent.context import RunContext
 from agent.errors import AgentError
+from agent.prompts import source_header
 from agent.state import AgentState, Hit
 from retrieval.types import SearchHit
 
-SOURCE_HEADER_TOKENS = 12  # "[n] Title (source)" line per chunk
+SOURCE_HEADER_TOKENS = 4  # the separator between sources and the digits of [n]; the header line itself is counted
 
 
 def retrieve(state: AgentState, ctx: RunContext) -> dict[str, Any]:
@@ -60,7 +61,8 @@ def fit_to_budget(hits: list[Hit], budget: int) -> tuple[list[Hit], int]:
 
 
 def _interleave(per_query: list[tuple[str, list[SearchHit]]], ctx: RunContext) -> list[Hit]:
-    """Round-robin over the queries' ranked lists (best first), dropping repeated chunks; sized in one batch."""
+    """Round-robin over the queries' ranked lists (best first), dropping repeated chunks; each sized as the
+    prompt shows it (header line and text), in one batch."""
     seen: set[str] = set()
     picked: list[tuple[SearchHit, str]] = []
     depth = max((len(hits) for _, hits in per_query), default=0)
@@ -69,5 +71,9 @@ def _interleave(per_query: list[tuple[str, list[SearchHit]]], ctx: RunContext) -
             if i < len(hits) and hits[i].chunk.id not in seen:
                 seen.add(hits[i].chunk.id)
                 picked.append((hits[i], query))
-    counts = ctx.count_tokens_many([hit.chunk.text for hit, _ in picked])
-    return [to_hit(hit, query, n) for (hit, query), n in zip(picked, counts, strict=True)]
+    sized = [to_hit(hit, query, 0) for hit, query in picked]
+    # what the prompt shows of each: its header line (title, heading path, source) and its text
+    counts = ctx.count_tokens_many([f"{source_header(0, hit)}\n{hit['text'].strip()}" for hit in sized])
+    for hit, n in zip(sized, counts, strict=True):
+        hit["tokens"] = n
+    return sized

@@ -15,11 +15,13 @@ from agent.chat_client import ChatClient, ChatResult, estimate_tokens
 from agent.context import AgentDeps, RunContext
 from agent.errors import ChatBackendError
 from agent.nodes.retrieve import SOURCE_HEADER_TOKENS, retrieve
+from agent.prompts import SOURCES_SYSTEM, source_header, sources_system
 from agent.testing import KeywordRetriever, ScriptedChatClient
 from agent.types import AgentConfig
 from local_models.engine import LlamaEngine, load_engine
 from local_models.server.settings import default_cache_dir
 from local_models.testing import LocalServer, ScriptedEngine, serve_app, wait_until
+from retrieval.types import Chunk
 
 
 def requests_to(server: LocalServer, status: int, endpoint: str = "/v1/tokenize") -> int:
@@ -81,7 +83,9 @@ def test_the_retrieve_node_sizes_chunks_with_the_models_tokenizer(smol: tuple[Lo
     update = retrieve({"question": "how does rank fusion merge document rankings"}, ctx)
     hits = update["hits"]
     assert hits, "the keyword retriever finds the RRF chunk"
-    assert [h["tokens"] for h in hits] == [len(engine.tokenize(h["text"])) for h in hits]
+    # each counted as the prompt shows it: its header line and its text
+    shown = [f"{source_header(0, h)}\n{h['text'].strip()}" for h in hits]
+    assert [h["tokens"] for h in hits] == [len(engine.tokenize(text)) for text in shown]
     assert requests_to(server, 200) == before + 1, "all chunks of the step sized in one request"
     used = sum(h["tokens"] + SOURCE_HEADER_TOKENS for h in hits)
     assert f"({used} used)" in ctx.notes[-1]
@@ -147,3 +151,28 @@ def test_retries_are_bounded_and_the_error_says_what_to_do() -> None:
         gate.set()
         holder.join(30)
     assert first["result"].text == "held"
+
+
+def test_a_navigation_block_parsed_as_a_heading_is_cut_in_the_prompt_and_counted_as_shown() -> None:
+    # SQLite's docs.html: its navigation menu became a 3,090-token "heading", which the budget did not count,
+    # and the answer prompt outgrew a 4,096-token model context
+    nav = "Documentation Search Changelog Document Lists And Indexes Alphabetical Listing " * 150
+    chunk = Chunk(
+        id="docs-1",
+        text="The documentation lists every page about the rank fusion of rankings.",
+        doc_id="docs.html",
+        source="docs.html",
+        title="SQLite Documentation",
+        heading_path=[nav],
+    )
+    deps = AgentDeps(
+        chat=ScriptedChatClient([]), retriever=KeywordRetriever([chunk]), config=AgentConfig(context_tokens=200)
+    )
+    ctx = RunContext.for_question(deps)
+    hits = retrieve({"question": "rank fusion of rankings"}, ctx)["hits"]
+    assert len(hits) == 1
+    header = source_header(1, hits[0])
+    assert len(header) < 250 and header.endswith("(docs.html)") and "…" in header
+    shown = f"{source_header(0, hits[0])}\n{hits[0]['text']}"
+    assert hits[0]["tokens"] == estimate_tokens(shown)
+    assert len(sources_system(hits)) < len(SOURCES_SYSTEM) + 400
