@@ -7,6 +7,9 @@
 - `ingest`: brings a collection up to date with files (None unless the server was started with
   `--allow-ingest`: an MCP client must not be able to make the server read arbitrary files by default).
 - `memory`: opens the served user's long-term memory for one call (None: no `remember`/`recall` tools).
+- `private_collections`: collections in the same store that are not documents (long-term memory): the knowledge
+  tools never list, search, read, answer from or ingest into them. Memory is scoped per user by the memory
+  store's own query filter; a plain search of its collection would return every user's facts.
 """
 
 from __future__ import annotations
@@ -37,5 +40,6 @@ class ToolContext:
     answer: AnswerFn | None = None
     ingest: IngestFn | None = None
     memory: MemorySource | None = None
+    private_collections: frozenset[str] = frozenset()
     max_k: int = MAX_K
     max_document_chars: int = MAX_DOCUMENT_CHARS

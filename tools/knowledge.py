@@ -139,7 +139,7 @@ class KnowledgeTools:
         """
         if not query.strip():
             raise ValueError("the query is empty: say what to look for")
-        name = collection or self.ctx.default_collection
+        name = self._documents(collection)
         self.ctx.sessions.warm(name)  # models load outside the store's lock
         with self.ctx.sessions.open() as session:
             result = session.searcher(name).run(query, min(k, self.ctx.max_k), mode=mode)
@@ -187,7 +187,7 @@ class KnowledgeTools:
                 context.progress(steps, None, f"{event.step.node}: {event.step.summary}"[:200])
 
         context.progress(0, None, "starting (the first question loads the model)")
-        result = self.ctx.answer(question, collection or self.ctx.default_collection, thread, on_event)
+        result = self.ctx.answer(question, self._documents(collection), thread, on_event)
         return Answer(
             answer=result.answer,
             thread=result.thread_id,
@@ -222,7 +222,7 @@ class KnowledgeTools:
         out: list[CollectionInfo] = []
         with self.ctx.sessions.open() as session:
             for name in session.store.list_collections():
-                if is_manifest_name(name):
+                if is_manifest_name(name) or name in self.ctx.private_collections:
                     continue
                 stats = session.store.stats(name)
                 out.append(
@@ -279,7 +279,7 @@ class KnowledgeTools:
             raise ValueError("ingest is not allowed on this server (start it with --allow-ingest)")
         if not paths:
             raise ValueError("give at least one file or folder")
-        name = collection or self.ctx.default_collection
+        name = self._documents(collection)
 
         def on_progress(message: str) -> None:
             context.progress(0, None, message)
@@ -288,16 +288,27 @@ class KnowledgeTools:
         return IngestSummary(collection=name, report=report)
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _documents(self, collection: str | None) -> str:
+        """The collection to use (default: the server's), refused when it is not a document collection."""
+        name = collection or self.ctx.default_collection
+        if name in self.ctx.private_collections:
+            raise ValueError(f"collection {name!r} holds long-term memory, not documents: use the recall tool")
+        return name
+
     def _find_document(self, session: Session, source: str, collection: str | None) -> tuple[str, list[Chunk]]:
         from retrieval.manifest import current_chunk_ids, is_manifest_name
 
         if not source.strip():
             raise ValueError("source is empty: pass a hit's source from search_knowledge_base")
         if collection is not None:
-            names = [collection]
+            names = [self._documents(collection)]
             session.store.get_collection(collection)  # a clear error for an unknown collection
         else:
-            others = [n for n in session.store.list_collections() if not is_manifest_name(n)]
+            others = [
+                n
+                for n in session.store.list_collections()
+                if not is_manifest_name(n) and n not in self.ctx.private_collections
+            ]
             names = [self.ctx.default_collection] + [n for n in others if n != self.ctx.default_collection]
         for name in names:
             if not session.store.has_collection(name):

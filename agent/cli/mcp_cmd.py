@@ -80,6 +80,7 @@ def build_tool_context(settings: Settings, stack: contextlib.ExitStack) -> ToolC
         answer=agents.answer,
         ingest=make_ingest(settings, sessions) if settings.mcp.allow_ingest else None,
         memory=lambda: memory_session(settings, sessions, agents.chat),
+        private_collections=frozenset({settings.memory.collection}),
     )
 
 

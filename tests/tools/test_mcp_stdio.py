@@ -60,6 +60,11 @@ async def _session(home: Path) -> dict[str, Any]:
         seen["remember_again"] = await client.call_tool("remember", {"fact": "I work on PostgreSQL 15"})
         seen["recall"] = await client.call_tool("recall", {"query": "which database do I work on", "k": 3})
         seen["remember_empty"] = await client.call_tool("remember", {"fact": "  "})
+        # the memory collection is not a document collection: a search of it would bypass the per-user filter
+        seen["collections_after_memory"] = await client.call_tool("list_collections", {})
+        seen["search_memory"] = await client.call_tool(
+            "search_knowledge_base", {"query": "PostgreSQL", "collection": "ragloop-memory"}
+        )
     return seen
 
 
@@ -217,6 +222,9 @@ def test_remember_and_recall_over_mcp(session: dict[str, Any], kb_home: Path) ->
     assert text_of(session["remember_again"]).startswith("already known")
     assert "- I work on PostgreSQL 15" in text_of(session["recall"])
     assert session["remember_empty"].is_error and "fact is empty" in text_of(session["remember_empty"])
+    listed_names = [c["name"] for c in session["collections_after_memory"].structured_content["collections"]]
+    assert listed_names == [COLLECTION]
+    assert session["search_memory"].is_error and "long-term memory" in text_of(session["search_memory"])
     # stored for the configured user, in the same store the CLI reads (the server released its lock)
     listed = ragloop(kb_home, "memory", "list", "--json")
     assert listed.returncode == 0, listed.stderr
