@@ -175,7 +175,8 @@ def source_header(n: int, hit: Any) -> str:
     only repeats the title. Each part is cut to `MAX_HEADING_CHARS`."""
     title = _short(str(hit.get("title") or ""))
     source = str(hit.get("source") or "")
-    path = [_short(str(h)) for h in hit.get("heading_path") or [] if str(h) and _short(str(h)) != title]
+    headings = (_short(str(h)) for h in hit.get("heading_path") or [])
+    path = [h for h in headings if h and h != title]
     label = " > ".join([title, *path] if title else path) or source
     if label != source and source:
         label = f"{label} ({source})"

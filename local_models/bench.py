@@ -15,7 +15,6 @@ three are counted the same way.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import statistics
 import subprocess
@@ -209,10 +208,11 @@ def run_model_bench(
 ) -> BenchReport:
     from llama_cpp import Llama
 
+    from local_models.cpu_features import usable_cores
     from local_models.registry import resolve_model
     from local_models.serve import serve
 
-    threads = threads or os.cpu_count() or 2
+    threads = threads or usable_cores()  # the server's own default, so the contenders match it
     resolved = resolve_model(model, cache_dir)
     report = BenchReport(model=resolved.name, runs=runs, max_tokens=max_tokens, threads=threads)
 

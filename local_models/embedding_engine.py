@@ -131,6 +131,7 @@ def load_embedding_engine(
 
     name, path = resolve_embedding_model(ref, cache_dir)
     check_llama_build()
+    threads = n_threads or usable_cores()
     ctx = n_ctx or DEFAULT_EMBED_CTX
     try:
         llm = llama_cpp.Llama(
@@ -139,8 +140,8 @@ def load_embedding_engine(
             n_ctx=ctx,
             n_batch=ctx,
             n_ubatch=ctx,
-            n_threads=n_threads or usable_cores(),
-            n_threads_batch=n_threads or usable_cores(),
+            n_threads=threads,
+            n_threads_batch=threads,
             verbose=False,
         )
     except (ValueError, RuntimeError) as exc:
