@@ -87,3 +87,28 @@ def judge_skip_reason(
         return ""
     listed = ", ".join(f"[{n}]" for n in sorted(cited))
     return f"strong evidence: cites {listed}, each confidently relevant; every sentence supported"
+
+
+def answer_support(question: str, answer: str, kept: Sequence[Hit]) -> tuple[float, list[str]]:
+    """How much of what the answer adds to the question comes from the kept sources: the share of its content
+    words that are not the question's own and that appear in some kept chunk (text, title or heading path),
+    compared on their first SUPPORT_PREFIX characters ("encrypts" matches "encryption"); with the words not
+    found. An answer written from the model's own knowledge (set-up steps for a product the manual never
+    names) scores low; an extractive or paraphrased answer scores high. (1.0, []) when the answer adds no
+    content word."""
+    asked = {_stem(w) for w in content_words(question)}
+    added = {w for w in content_words(_CITATIONS.sub(" ", answer)) if _stem(w) not in asked and not w.isdigit()}
+    if not added:
+        return 1.0, []
+    vocabulary: set[str] = set()
+    for hit in kept:
+        vocabulary |= {_stem(w) for w in content_words(" ".join([hit["text"], hit["title"], *hit["heading_path"]]))}
+    missing = sorted(w for w in added if _stem(w) not in vocabulary)
+    return 1 - len(missing) / len(added), missing
+
+
+SUPPORT_PREFIX = 5
+
+
+def _stem(word: str) -> str:
+    return word[:SUPPORT_PREFIX]

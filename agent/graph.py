@@ -4,7 +4,8 @@
                           │                ↑_____________ rewrite ______________________│
                           │                                  ↑________ regenerate ______│
                           ├─ direct / clarify → generate → save
-                          └─ tool → tools → save
+                          └─ tool → tools ─┬─ save
+                                           └─ no call made: → rewrite (the documents route)
 
 Nodes are the plain functions of `agent.nodes`; each runs through `agent.context.run_node` with the per-question
 `RunContext` passed as LangGraph's run context. Threads persist in a SQLite checkpointer (`threads.sqlite`) that
@@ -45,6 +46,10 @@ def _after_generate(state: AgentState) -> str:
     return "reflect" if state.get("route") == "documents" else "save"
 
 
+def _after_tools(state: AgentState) -> str:
+    return "rewrite" if state.get("route") == "documents" else "save"
+
+
 def _after_reflect(state: AgentState) -> str:
     return {"rewrite": "rewrite", "regenerate": "generate"}.get(state.get("next_action", ""), "save")
 
@@ -74,7 +79,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     graph.add_conditional_edges(
         "reflect", _after_reflect, {"rewrite": "rewrite", "generate": "generate", "save": "save"}
     )
-    graph.add_edge("tools", "save")
+    graph.add_conditional_edges("tools", _after_tools, {"rewrite": "rewrite", "save": "save"})
     graph.add_edge("save", END)
     return graph.compile(checkpointer=checkpointer)
 

@@ -10,7 +10,11 @@ What is caught, cheaply and without a model:
 - a copy of the sources: an answer that opens with a source marker or header ("[1] Title ..."), or that is
   mostly long verbatim stretches of the given sources;
 - a pasted manual page: its furniture (a SYNOPSIS or NAME section line, "Manual Page");
-- a list of raw command lines with no sentence that answers.
+- a list of raw command lines with no sentence that answers;
+- the prompt echoed back: a stretch of the instructions or of a reviewer's feedback (`ECHO_MIN_WORDS` words in a
+  row), or a degenerate loop (the same citation marker or phrase over and over). Small models do this when a
+  retry's feedback confuses them: the fast profile returned "The direct answer first, then the command or
+  option, with [1] citations: [1] [1] [1] ..." as an answer.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any, Literal
 
-ProblemKind = Literal["tool_call", "json", "source_copy", "manual_page", "command_list"]
+ProblemKind = Literal["tool_call", "json", "source_copy", "manual_page", "command_list", "echo"]
 
 # an answer counts as a copy when at least this share of it lies in verbatim stretches of the sources that are
 # each at least COPY_MIN_RUN characters long, and those stretches add up to at least COPY_MIN_CHARS: a
@@ -31,6 +35,12 @@ COPY_MIN_RUN = 40
 COPY_MIN_CHARS = 240
 COPY_MIN_SHARE = 0.6
 COMMAND_LIST_MIN_LINES = 3
+# an answer echoes the prompt when it holds this many consecutive words of an instruction text
+ECHO_MIN_WORDS = 7
+# a degenerate loop: the same citation marker this many times in a row, or the same phrase (LOOP_PHRASE_WORDS
+# words) this many times
+LOOP_MIN_REPEATS = 4
+LOOP_PHRASE_WORDS = 5
 
 _FENCE = re.compile(r"^```[\w-]*\s*\n?|\n?```\s*$")
 _TOOL_TAG = re.compile(r"</?tool_call>|<\|?function_call\|?>|\[TOOL_CALLS\]", re.IGNORECASE)
@@ -67,16 +77,24 @@ FEEDBACK: dict[ProblemKind, str] = {
     "in one or two sentences, then the one command or option that does it, with [n] citations.",
     "command_list": "Your reply was a list of command lines. Start with a sentence that answers the question, "
     "then give the one command or option that does it, with [n] citations.",
+    # worded unlike the instructions, so an echo of this feedback is still caught as one
+    "echo": "Your reply repeated my instructions back instead of answering. Say what the sources tell about "
+    "the question, in your own words, and end each sentence with its source number.",
 }
 
 
 def check_answer(
-    answer: str, sources: Sequence[Mapping[str, Any]] = (), tool_names: Iterable[str] = ()
+    answer: str,
+    sources: Sequence[Mapping[str, Any]] = (),
+    tool_names: Iterable[str] = (),
+    instructions: Sequence[str] = (),
 ) -> OutputProblem | None:
     """The first problem that keeps `answer` from being returned as an answer, or None when it is usable.
 
     `sources` are the numbered chunks the answer was written from (dicts with "text", "title", "source"),
-    `tool_names` the tools the model could call (a JSON object naming one is a call, not an answer)."""
+    `tool_names` the tools the model could call (a JSON object naming one is a call, not an answer),
+    `instructions` the prompt texts the model was given (an answer repeating them is an echo); the reviewer
+    feedback of this module (FEEDBACK) always counts as instructions."""
     text = answer.strip()
     if not text:
         return None
@@ -90,6 +108,8 @@ def check_answer(
         return _problem("manual_page")
     if _is_command_list(text):
         return _problem("command_list")
+    if is_loop(text) or echoes(text, [*instructions, *FEEDBACK.values()]):
+        return _problem("echo")
     if sources and copied_share(text, [str(s.get("text", "")) for s in sources]) >= COPY_MIN_SHARE:
         return _problem("source_copy")
     return None
@@ -142,6 +162,58 @@ def copied_share(answer: str, texts: Sequence[str]) -> float:
                     covered[i] = True
     copied = sum(covered)
     return copied / len(normalized) if copied >= COPY_MIN_CHARS else 0.0
+
+
+def echoes(answer: str, instructions: Sequence[str]) -> bool:
+    """Whether `answer` holds ECHO_MIN_WORDS consecutive words of one of `instructions` (case, punctuation and
+    placeholders like "{feedback}" ignored)."""
+    words = _words(answer)
+    if len(words) < ECHO_MIN_WORDS:
+        return False
+    spans = {tuple(words[i : i + ECHO_MIN_WORDS]) for i in range(len(words) - ECHO_MIN_WORDS + 1)}
+    for text in instructions:
+        said = _words(_PLACEHOLDER.sub(" ", text))
+        if any(tuple(said[i : i + ECHO_MIN_WORDS]) in spans for i in range(len(said) - ECHO_MIN_WORDS + 1)):
+            return True
+    return False
+
+
+def is_loop(answer: str) -> bool:
+    """A degenerate loop: the same citation marker LOOP_MIN_REPEATS times in a row with nothing between, or
+    one LOOP_PHRASE_WORDS-word phrase LOOP_MIN_REPEATS times."""
+    if _MARKER_RUN.search(answer):
+        return True
+    words = _words(answer)
+    counts: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - LOOP_PHRASE_WORDS + 1):
+        phrase = tuple(words[i : i + LOOP_PHRASE_WORDS])
+        counts[phrase] = counts.get(phrase, 0) + 1
+        if counts[phrase] >= LOOP_MIN_REPEATS:
+            return True
+    return False
+
+
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+_ECHO_WORD = re.compile(r"[a-z0-9]+")
+_MARKER_RUN = re.compile(r"(\[\d+\])(?:[\s,.;]*\1){" + str(LOOP_MIN_REPEATS - 1) + ",}")
+
+
+def _words(text: str) -> list[str]:
+    return _ECHO_WORD.findall(text.lower())
+
+
+def strip_rule_labels(answer: str) -> str:
+    """`answer` without the prompt's rule names used as labels ("The direct answer is: ...", "The command or
+    option: ..."): the 1.5B writes them on retries. The labelled text itself stays."""
+    return _RULE_LABEL.sub("", answer).strip()
+
+
+_RULE_LABEL = re.compile(
+    r"(?im)^[ \t]*(?:[-*][ \t]+)?(?:\*\*)?(?:the[ \t]+)?"
+    r"(?:direct[ \t]+answer|command(?:,|[ \t]+or)[ \t]+(?:option|setting)(?:[ \t]+or[ \t]+setting)?|"
+    r"(?:number[ \t]+of[ \t]+(?:the[ \t]+)?)?supporting[ \t]+sources?)"
+    r"(?:[ \t]+(?:first|is|are))?(?:\*\*)?[ \t]*:(?:\*\*)?[ \t]*"
+)
 
 
 def _problem(kind: ProblemKind) -> OutputProblem:

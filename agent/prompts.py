@@ -156,6 +156,23 @@ class JudgeResult(BaseModel):
     relevance_pass: bool
 
 
+# the instructions a model is given, for the output checks' echo test (agent.output_checks.echoes): an answer
+# repeating them is not an answer. The abstention sentence is taken out: saying it is allowed.
+PROMPT_TEXTS = tuple(
+    text.replace(ABSTAIN_ANSWER, " ")
+    for text in (
+        ANSWER_SYSTEM,
+        ANSWER_USER,
+        ANSWER_FEEDBACK,
+        ABSTAIN_FEEDBACK,
+        JUDGE_USER,
+        DIRECT_SYSTEM,
+        CLARIFY_SYSTEM,
+        TOOLS_SYSTEM,
+        REPLY_FEEDBACK,
+    )
+)
+
 # -- helpers -------------------------------------------------------------------------------------
 
 

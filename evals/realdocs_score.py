@@ -7,7 +7,8 @@ For each configuration (`plain`, `full`) and each split present (`tune`, `check`
 - fact+gold: answerable questions whose answer holds every key fact AND cites at least one gold page;
 - wrong abstention: answerable questions answered with an abstention;
 - abstention on unanswerable: unanswerable questions answered with an abstention;
-- malformed: answers that are a tool call or JSON, or a pasted source (see `malformed_reason`);
+- malformed: answers that are a tool call or JSON, a pasted source, or the prompt echoed back (see
+  `malformed_reason`);
 - marked failed, errors, p50 / p95 seconds.
 
 Key facts are scored again from the answer text with the bench's own matcher (`agent.bench.fact_found`), so a
@@ -29,10 +30,17 @@ TOOL_CALL = re.compile(r"<tool_call>|\"name\"\s*:\s*\"[^\"]+\"\s*,\s*\"arguments
 # what a pasted page looks like: the SQLite site's navigation block, a man page's section headings, a
 # numbered-source header at the very start ("[1] Title | ..." or "[1] SQLite ...: ...")
 PASTED = re.compile(r"Choose any three|Small\. Fast\. Reliable|\bSYNOPSIS\b|^\s*\[\d+\]\s*[^\n]{0,80}(\||\n)")
+# the prompt echoed back (written independently of the agent's own echo check, which this scorer measures): the
+# answer rules or the reviewer's feedback as the answer, or a loop of one citation marker
+ECHOED = re.compile(
+    r"direct answer first|reviewer rejected|answer the question again|with \[n\] citations|"
+    r"the (?:direct answer|command or option|supporting source)s?(?: is| first)?\s*:|(\[\d+\])(?:\s*\1){3,}",
+    re.IGNORECASE,
+)
 
 
 def malformed_reason(answer: str) -> str | None:
-    """Why `answer` is not an answer (a tool call, JSON, a pasted source), or None."""
+    """Why `answer` is not an answer (a tool call, JSON, a pasted source, an echo of the prompt), or None."""
     text = answer.strip()
     if TOOL_CALL.search(text):
         return "tool call"
@@ -45,6 +53,8 @@ def malformed_reason(answer: str) -> str | None:
             return "JSON"
     if PASTED.search(text):
         return "pasted source"
+    if ECHOED.search(text):
+        return "echoed prompt"
     return None
 
 
@@ -150,7 +160,7 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
         ("all key facts", lambda s: _cell(s["all_facts"], s["answerable"])),
         ("wrong abstention", lambda s: _cell(s["wrong_abstention"], s["answerable"])),
         ("abstention on unanswerable", lambda s: _cell(s["abstained_unanswerable"], s["unanswerable"])),
-        ("malformed (tool call/JSON/pasted)", lambda s: _cell(s["malformed"], s["questions"])),
+        ("malformed (tool call/JSON/pasted/echo)", lambda s: _cell(s["malformed"], s["questions"])),
         ("marked failed / errors", lambda s: f"{s['failed']} / {s['errors']}"),
         ("p50 / p95 s", lambda s: f"{s['p50_seconds']} / {s['p95_seconds']}"),
     ]

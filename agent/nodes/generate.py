@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from agent.context import RunContext
-from agent.output_checks import check_answer
+from agent.output_checks import check_answer, strip_rule_labels
 from agent.prompts import (
     ABSTAIN_ANSWER,
     ANSWER_FEEDBACK,
@@ -16,6 +16,7 @@ from agent.prompts import (
     CLARIFY_SYSTEM,
     DIRECT_SYSTEM,
     FAILED_ANSWER,
+    PROMPT_TEXTS,
     REPLY_FEEDBACK,
     sources_system,
 )
@@ -112,7 +113,9 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     result = ctx.chat.generate(
         messages, max_tokens=ctx.config.answer_max_tokens, temperature=temperature, on_token=ctx.token_sink()
     )
-    answer = result.text.strip()
+    answer = strip_rule_labels(result.text)
+    if answer != result.text.strip():
+        ctx.note('took the rule labels out of the answer ("The direct answer is:" ...)')
     if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:"):
         # a bare "[1] [2]" (small models do this) says nothing: handled like an empty answer
         problem = "an empty answer" if not answer else "only citation markers"
@@ -233,7 +236,7 @@ def _reply(state: AgentState, ctx: RunContext, system: str) -> dict[str, Any]:
         if not answer:
             ctx.model_error("generate", "the model returned an empty reply")
             return {"answer": "", "citations": [], "failed": True}
-        problem = check_answer(answer, tool_names=tool_names)
+        problem = check_answer(answer, tool_names=tool_names, instructions=PROMPT_TEXTS)
         if problem is None:
             ctx.note(f"{state.get('route')} reply, {len(answer)} chars" + (" (regenerated)" if attempt else ""))
             return {"answer": answer, "citations": []}

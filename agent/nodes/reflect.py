@@ -14,11 +14,11 @@ from typing import Any
 from agent.budget import Call
 from agent.context import RunContext
 from agent.errors import ModelOutputError
-from agent.evidence import judge_skip_reason, strong_sources
+from agent.evidence import answer_support, judge_skip_reason, strong_sources
 from agent.judge import JUDGE_MAX_TOKENS, CitedSource, judge, judge_messages
 from agent.nodes.grade import answer_call
 from agent.output_checks import OutputProblem, check_answer
-from agent.prompts import ABSTAIN_FEEDBACK, FAILED_ANSWER, source_header
+from agent.prompts import ABSTAIN_FEEDBACK, FAILED_ANSWER, PROMPT_TEXTS, source_header
 from agent.state import AgentState
 from agent.types import Verdict
 
@@ -55,6 +55,8 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
 
     if state.get("abstained"):
         return _after_abstention(state, ctx, can_retry)
+    support, missing = answer_support(state["question"], answer, state.get("kept", []))
+    ctx.note(f"lexical support {support:.2f}" + (f" (not in the sources: {', '.join(missing[:8])})" if missing else ""))
     if not ctx.config.reflect:
         ctx.note("reflection off")
         return {"next_action": "done"}
@@ -134,7 +136,7 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
 def output_problem(state: AgentState, ctx: RunContext) -> OutputProblem | None:
     """The output checks (agent.output_checks) applied to this attempt's answer."""
     tool_names = ctx.deps.tools.names() if ctx.deps.tools is not None else []
-    return check_answer(state.get("answer", ""), state.get("kept", []), tool_names)
+    return check_answer(state.get("answer", ""), state.get("kept", []), tool_names, PROMPT_TEXTS)
 
 
 def _after_abstention(state: AgentState, ctx: RunContext, can_retry: bool) -> dict[str, Any]:

@@ -7,7 +7,12 @@ decision is a guess, and a forced first call makes a small model call some tool 
 calculator with the example from its own description). A call whose arguments copy the tool's description
 instead of the user's message is refused back to the model. A call the model writes as text
 (`{"name": ..., "arguments": ...}`) is run as the call it is; the final answer passes the output checks of
-every route (agent.output_checks), and one that still fails them is replaced and marked failed."""
+every route (agent.output_checks), and one that still fails them is replaced and marked failed.
+
+A first turn that calls no tool hands the question to the documents route (when there is one): the router's
+guess was wrong, and an answer written here would come from the model's own knowledge, uncited and unjudged
+(the 1.5B answered questions the manual does not cover, such as SQLCipher set-up, this way). That first turn
+is capped at `DECISION_TOKENS`: enough for a call, while prose is stopped early."""
 
 from __future__ import annotations
 
@@ -18,9 +23,14 @@ from typing import Any
 from agent.chat_client import ToolCallRequest
 from agent.context import RunContext
 from agent.output_checks import check_answer, text_tool_calls
-from agent.prompts import FAILED_ANSWER, TOOLS_SYSTEM
+from agent.prompts import FAILED_ANSWER, PROMPT_TEXTS, TOOLS_SYSTEM
 from agent.state import AgentState
 from tools.registry import ToolOutcome, ToolRegistry
+
+# the first turn's length when it may hand over to the documents: a tool call fits (about 25 tokens for the
+# calculator's), an answer in prose is cut short since it is not used
+DECISION_TOKENS = 64
+_CALL_OPENING = re.compile(r"^\s*(?:[{\[<]|```)")
 
 COPIED_EXAMPLE = (
     "Error: the arguments {values} are the example from the tool's description, not something the user asked. "
@@ -47,14 +57,16 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     named = named_tools(registry, state["question"])
     if named:
         ctx.note(f"the message names {', '.join(named)}: the first turn must call a tool")
+    can_hand_over = ctx.deps.retriever is not None and not named and max_steps > 1
     for step in range(1, max_steps + 1):
         last = step == max_steps
+        deciding = step == 1 and can_hand_over
         result = ctx.chat.generate(
             messages,
             tools=schemas,
             tool_choice="none" if last else ("required" if step == 1 and named else "auto"),
-            max_tokens=ctx.config.answer_max_tokens,
-            on_token=ctx.token_sink(),
+            max_tokens=DECISION_TOKENS if deciding else ctx.config.answer_max_tokens,
+            on_token=None if deciding else ctx.token_sink(),
         )
         calls = list(result.tool_calls)
         if not calls and not last:
@@ -62,6 +74,19 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
             if written:
                 ctx.note(f"the model wrote {len(written)} tool call(s) as text: run as calls")
                 calls = [ToolCallRequest(f"text_call_{step}_{i}", c.name, c.arguments) for i, c in enumerate(written)]
+        if deciding and not calls:
+            if result.finish_reason == "length" and _CALL_OPENING.match(result.text):
+                # a call written as text, cut by the cap: let it finish (the prompt is cached)
+                result = ctx.chat.generate(
+                    messages, tools=schemas, tool_choice="auto", max_tokens=ctx.config.answer_max_tokens
+                )
+                calls = list(result.tool_calls) or [
+                    ToolCallRequest(f"text_call_{step}_{i}", c.name, c.arguments)
+                    for i, c in enumerate(text_tool_calls(result.text, names))
+                ]
+            if not calls:
+                ctx.note("the model called no tool: the documents route answers instead")
+                return {"route": "documents", "route_reason": "routed to tools, but the model called none"}
         if not calls or last:
             if calls:
                 ctx.model_error("tools", "called tools after the last allowed step; calls ignored")
@@ -88,7 +113,7 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if not answer:
         ctx.model_error("tools", "the model gave no final answer")
         return {"answer": "", "citations": [], "failed": True}
-    problem = check_answer(answer, tool_names=names)
+    problem = check_answer(answer, tool_names=names, instructions=PROMPT_TEXTS)
     if problem is not None:
         ctx.model_error("tools", f"unusable final answer ({problem.kind}): {_clip(answer)}")
         ctx.note("no usable answer: replaced, marked failed")

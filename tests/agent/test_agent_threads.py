@@ -149,7 +149,8 @@ def test_unusable_summary_folds_nothing_and_is_retried(make_agent: AgentFactory)
 
 def test_300_turn_chat_never_exceeds_the_context(make_agent: AgentFactory) -> None:
     n_ctx = 2048
-    long_answer = " ".join(["word"] * 300)  # ~300 tokens per answer: the budget, not the turn count, binds
+    # ~300 tokens per answer (distinct words: a loop is not an answer): the budget, not the turn count, binds
+    long_answer = " ".join(f"w{i}" for i in range(300))
     agent, chat = make_agent(
         summarizing_chat(long_answer, limit=900), route=False, retriever=None, history_turns=3, answer_max_tokens=400
     )

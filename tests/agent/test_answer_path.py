@@ -264,3 +264,54 @@ def test_an_answer_replaced_for_being_unusable_cites_nothing(make_agent: AgentFa
     result = agent.ask(QUESTION)
     assert result.failed and result.answer == FAILED_ANSWER
     assert result.citations == []  # the sources of a text that is not shown are not the answer's sources
+
+
+def test_a_tool_route_that_calls_no_tool_hands_the_question_to_the_documents(make_agent: AgentFactory) -> None:
+    # the router guessed "tool" and nothing in the top 3 is a confident match, so the tool loop runs; the model
+    # writes prose instead of a call: that answer would come from its own knowledge, so the documents answer
+    agent, chat = make_agent(
+        {
+            "route": [route_to("tool")],
+            "tools": ["To merge rankings, install the RankFusion package from PyPI and run it."],
+            "answer": ["Fusion sums 1/(60 + rank) over the lists [1]."],
+            "judge": [verdict()],
+        },
+        tools=builtin_registry(),
+        # confidently relevant by score, but sharing too few of the question's words to overturn a tool decision
+        retriever=ScoredRetriever([(CHUNKS[0], {"dense": 0.6})]),
+    )
+    result = agent.ask("Which method should I pick for combining result lists?")
+    assert result.route == "documents" and result.answer == "Fusion sums 1/(60 + rank) over the lists [1]."
+    assert chat.kinds()[:2] == ["route", "tools"] and chat.kinds()[-2:] == ["answer", "judge"]
+    tools_call = chat.calls[1]
+    assert tools_call.request["max_tokens"] == 64  # the prose was cut short: it is never shown
+    assert "called no tool: the documents route answers instead" in next(
+        s.summary for s in result.steps if s.node == "tools"
+    )
+
+
+def test_without_documents_a_tool_route_answer_in_prose_stands(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(
+        {"route": [route_to("tool")], "tools": ["Hello! I can do arithmetic and tell the time."]},
+        tools=builtin_registry(),
+        retriever=None,
+    )
+    result = agent.ask("What can you do?")
+    assert result.route == "tool" and result.answer.startswith("Hello!") and not result.failed
+    assert chat.calls[1].request["max_tokens"] == 400
+
+
+def test_an_answer_echoing_the_rules_is_regenerated_and_rule_labels_are_dropped(make_agent: AgentFactory) -> None:
+    echo = "The direct answer first, then the command or option, with [1] citations: [1] [1] [1] [1]"
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": [echo, "The direct answer is: fusion sums reciprocal ranks [1]."],
+            "judge": [verdict()],
+        },
+    )
+    result = agent.ask(QUESTION)
+    assert result.answer == "fusion sums reciprocal ranks [1]." and not result.failed
+    assert "repeated my instructions back" in str(chat.calls[2].messages[-1]["content"])
+    reflect_notes = [s.summary for s in result.steps if s.node == "reflect"]
+    assert "unusable answer (echo)" in reflect_notes[0] and "lexical support" in reflect_notes[1]

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from agent.output_checks import check_answer, copied_share, text_tool_calls
+from agent.output_checks import FEEDBACK, check_answer, copied_share, strip_rule_labels, text_tool_calls
+from agent.prompts import ABSTAIN_ANSWER, PROMPT_TEXTS
 
 MANUAL = {
     "title": "git-clean(1) Manual Page",
@@ -103,3 +104,40 @@ def test_the_check_modules_import_on_their_own() -> None:
     for module in ("agent.evidence", "agent.output_checks"):
         done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the fast profile's answers on the real SQLite manual
+        "The direct answer first, then the command or option, with [1] citations: [1] [1] [1] [1] [1] [1]",
+        "The reviewer rejected your previous answer: Your reply copied the sources instead of answering. "
+        "Write your own short answer: the direct answer first, then the command or option, with [n] citations.",
+        "Use the date() function [1]. Use the date() function [1]. Use the date() function [1]. "
+        "Use the date() function [1].",
+        "Start with the direct answer in one sentence. Then give the command, option or setting that does it.",
+    ],
+)
+def test_the_prompt_echoed_back_is_not_an_answer(text: str) -> None:
+    problem = check_answer(text, [MANUAL], instructions=PROMPT_TEXTS)
+    assert problem is not None and problem.kind == "echo"
+
+
+def test_the_echo_feedback_and_the_abstention_are_not_echoes_of_themselves() -> None:
+    # the feedback is worded unlike the rules it enforces; the abstention sentence is quoted in the rules but
+    # saying it is allowed
+    assert check_answer(ABSTAIN_ANSWER, instructions=PROMPT_TEXTS) is None
+    assert check_answer("Use [1], [2], [3] and [4] together: each covers one case [1].") is None
+    feedback = FEEDBACK["echo"]
+    assert check_answer(feedback, instructions=PROMPT_TEXTS) is not None  # echoing it is still an echo
+
+
+def test_rule_labels_are_taken_out_and_the_labelled_text_stays() -> None:
+    text = (
+        "The direct answer is: set a busy timeout [1].\n"
+        "The command or option is: PRAGMA busy_timeout = 5000; [2]\n"
+        "**Supporting source:** [2]"
+    )
+    assert strip_rule_labels(text) == "set a busy timeout [1].\nPRAGMA busy_timeout = 5000; [2]\n[2]"
+    plain = "The direct answer depends on the mode [1]. The command or option names differ [2]."
+    assert strip_rule_labels(plain) == plain

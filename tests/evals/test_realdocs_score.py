@@ -27,7 +27,11 @@ QUESTIONS = [
         ("[1] git-clean(1) Manual Page | NAME | git-clean - Remove untracked files", "pasted source"),
         ("Small. Fast. Reliable.\n\nChoose any three.\n\nHome\n\nMenu", "pasted source"),
         ("NAME\n    sqlite3\nSYNOPSIS\n    sqlite3 [OPTIONS] FILE", "pasted source"),
+        ("The direct answer first, then the command or option, with [1] citations: [1] [1] [1]", "echoed prompt"),
+        ("The reviewer rejected your previous answer: Your reply copied the sources.", "echoed prompt"),
+        ("The direct answer is: [1] The number of columns\n\nThe command or option is: [1] SELECT", "echoed prompt"),
         ("Run PRAGMA journal_mode=WAL; once: the setting persists [1].", None),
+        ("The direct answer depends on the journal mode [1], [2], [3].", None),
         ("Use {braces} in printf() formats such as %d [2].", None),
     ],
 )
