@@ -174,7 +174,11 @@ def score_answer(
         tokens=dict(answer.tokens),
         eval_judge_seconds=round(judged, 3),
         route=answer.route,
-        trace=[f"{s.node}: {s.summary}" + (f" [{s.error}]" if s.error else "") for s in answer.steps],
+        trace=[
+            f"{s.node} ({s.seconds:.1f}s, {s.prompt_tokens}+{s.completion_tokens} tok): {s.summary}"
+            + (f" [{s.error}]" if s.error else "")
+            for s in answer.steps
+        ],
     )
 
 

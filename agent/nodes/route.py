@@ -2,9 +2,11 @@
 
 Every decision other than "documents" is checked against the collection: when a search for the message finds
 a chunk that is confidently relevant by its retrieval score (the grader's cheap signal), the documents know
-about it and the route becomes "documents". A small model otherwise answers some on-topic questions from
-its own (often wrong) knowledge, or sends a question about the documents to a tool (on a real manual, 6 of
-20 questions went to the calculator or the clock)."""
+about it and the route becomes "documents". A small model otherwise answers some on-topic questions from its
+own (often wrong) knowledge, or sends a question about the documents to a tool (on a real manual, 6 of 20
+questions went to the calculator or the clock). The strict form of that check (the chunk also holds most of
+the question's words) overturns any decision, so it runs before the model is asked, and a match skips the
+route call."""
 
 from __future__ import annotations
 
@@ -37,6 +39,14 @@ def route(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if not ctx.config.route:
         ctx.note(f"routing off: {fallback}")
         return {"route": fallback, "route_reason": "routing off"}
+    named_tool = ctx.deps.tools is not None and bool(named_tools(ctx.deps.tools, state["question"]))
+    if "documents" in routes and not named_tool:
+        # the check that overturns any other decision, made first: when it holds, the model's decision cannot
+        # change the route, so it is not asked (a route call is a prefill of the routing prompt, ~5 s on 2 cores)
+        match = _confident_match(state["question"], ctx, strong=True)
+        if match:
+            ctx.note(f"{match}: documents (the model was not asked)")
+            return {"route": "documents", "route_reason": match}
     help_lines = []
     for name in routes:
         line = ROUTE_HELP[name]
@@ -60,11 +70,11 @@ def route(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         ctx.note(f"fallback route: {fallback}")
         return {"route": fallback, "route_reason": "the routing decision was unusable"}
     chosen = str(decision.route)  # type: ignore[attr-defined]
-    named = chosen == "tool" and ctx.deps.tools is not None and named_tools(ctx.deps.tools, state["question"])
-    if chosen in ("direct", "clarify", "tool") and "documents" in routes and not named:
-        # a tool decision is overturned only by a chunk that holds the question's words: "1+1, again" must not
-        # go to the documents because a chunk scores high on "again"; a message naming a tool keeps it
-        match = _confident_match(state["question"], ctx, strong=chosen == "tool")
+    if chosen in ("direct", "clarify") and "documents" in routes and not named_tool:
+        # a tool decision is overturned only by a chunk that holds the question's words (checked above): "1+1,
+        # again" must not go to the documents because a chunk scores high on "again"; a message naming a tool
+        # keeps it
+        match = _confident_match(state["question"], ctx)
         if match:
             ctx.note(f"model said {chosen}; {match}: documents")
             return {"route": "documents", "route_reason": f"the model said {chosen}, but {match}"}

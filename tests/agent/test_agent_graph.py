@@ -23,6 +23,10 @@ def errors_of(answer: Any, node: str) -> list[str]:
     return [s.error for s in answer.steps if s.node == node and s.error]
 
 
+# a question sharing too few words with any chunk for the route to skip the model's decision
+VAGUE_QUESTION = "Which method should I pick for combining result lists?"
+
+
 def nodes_of(answer: Any) -> list[str]:
     return [s.node for s in answer.steps]
 
@@ -45,8 +49,10 @@ def test_documents_route_answers_with_citations_mapped_to_chunks(make_agent: Age
     assert [(v.criterion, v.passed) for v in result.verdicts] == [("groundedness", True), ("relevance", True)]
     assert not result.failed and not result.abstained and result.retries == 0
     assert nodes_of(result) == ["load_context", "route", "rewrite", "retrieve", "grade", "generate", "reflect", "save"]
-    assert chat.kinds() == ["route", "answer", "judge"]
-    system, question = chat.calls[1].messages[0]["content"], chat.calls[1].messages[-1]["content"]
+    assert chat.kinds() == ["answer", "judge"]
+    # the top hit holds the question's words and scores confidently: the documents route without a route call
+    assert "the model was not asked" in next(s.summary for s in result.steps if s.node == "route")
+    system, question = chat.calls[0].messages[0]["content"], chat.calls[0].messages[-1]["content"]
     assert "[1] Reciprocal rank fusion (docs/rrf.md)" in system and QUESTION in question
     assert result.tokens["total"] == result.tokens["prompt"] + result.tokens["completion"] > 0
     assert result.tokens["judge_prompt"] > 0
@@ -75,8 +81,11 @@ def test_direct_and_clarify_routes_skip_retrieval_and_judge(make_agent: AgentFac
 
 @pytest.mark.parametrize("bad", ["not json at all", "", '{"reason": "x", "route": "teleport"}', '{"route": 3'])
 def test_unusable_route_output_falls_back_to_documents_and_is_recorded(make_agent: AgentFactory, bad: str) -> None:
-    agent, _ = make_agent({"route": [bad], "answer": ["Sum of reciprocal ranks [1]."], "judge": [verdict()]})
-    result = agent.ask(QUESTION)
+    agent, _ = make_agent(
+        {"route": [bad], "answer": ["Sum of reciprocal ranks [1]."], "judge": [verdict()]},
+        retriever=ScoredRetriever([(CHUNKS[0], {"dense": 0.6})]),
+    )
+    result = agent.ask(VAGUE_QUESTION)
     assert result.route == "documents"
     assert result.answer == "Sum of reciprocal ranks [1]."
     assert errors_of(result, "route") and "RouteDecision" in errors_of(result, "route")[0]
@@ -138,7 +147,7 @@ def test_grading_keeps_uncertain_chunks_unjudged_when_a_chunk_is_confidently_rel
         retriever=retriever,
     )
     result = agent.ask(QUESTION)
-    assert chat.kinds() == ["route", "answer", "judge"]
+    assert chat.kinds() == ["answer", "judge"]
     assert [c.chunk_id for c in result.citations] == ["rrf-1", CHUNKS[1].id]
     grade_step = next(s for s in result.steps if s.node == "grade")
     assert "kept 2/3" in grade_step.summary and "kept unjudged 1" in grade_step.summary
@@ -219,7 +228,7 @@ def test_multi_part_question_is_split_into_at_most_three_queries(make_agent: Age
 def test_follow_up_question_is_rewritten_with_the_thread_history(make_agent: AgentFactory) -> None:
     agent, chat = make_agent(
         {
-            "route": [route_to("documents"), route_to("documents")],
+            "route": [route_to("documents")],
             "answer": ["BM25 weighs term frequency [1].", "It weighs document length [1]."],
             "rewrite": [{"queries": ["BM25 document length normalization"]}],
             "grade": [{"relevant": False}] * 3,
@@ -233,7 +242,8 @@ def test_follow_up_question_is_rewritten_with_the_thread_history(make_agent: Age
     contents = [m["content"] for m in rewrite_call.messages]
     assert "What is BM25?" in contents and "BM25 weighs term frequency." in contents  # citations stripped
     assert second.queries == ["BM25 document length normalization"]
-    route_call = [c for c in chat.calls if c.kind == "route"][1]
+    # "What is BM25?" matches a chunk outright (no route call); the follow-up shares too few words with one
+    [route_call] = [c for c in chat.calls if c.kind == "route"]
     assert [m["role"] for m in route_call.messages] == ["system", "user"]  # earlier answers are not shown
     assert route_call.messages[1]["content"] == (
         "Earlier messages:\n- What is BM25?\n\nMessage: How does it treat long documents?"
@@ -253,8 +263,8 @@ def test_judge_failing_groundedness_once_regenerates_with_feedback(make_agent: A
         }
     )
     result = agent.ask(QUESTION)
-    assert chat.kinds() == ["route", "answer", "judge", "answer", "judge"]
-    assert "the claim about speed is not in the sources" in chat.calls[3].messages[-1]["content"]
+    assert chat.kinds() == ["answer", "judge", "answer", "judge"]
+    assert "the claim about speed is not in the sources" in chat.calls[2].messages[-1]["content"]
     assert result.answer == "Each document scores the sum of 1/(60 + rank) [1]."
     assert result.retries == 1 and not result.failed
     assert [(v.criterion, v.passed, v.attempt) for v in result.verdicts] == [
@@ -276,8 +286,8 @@ def test_judge_failing_relevance_rewrites_and_retrieves_again(make_agent: AgentF
         }
     )
     result = agent.ask(QUESTION)
-    assert chat.kinds() == ["route", "answer", "judge", "rewrite", "answer", "judge"]
-    assert "talks about something else" in chat.calls[3].messages[-1]["content"]
+    assert chat.kinds() == ["answer", "judge", "rewrite", "answer", "judge"]
+    assert "talks about something else" in chat.calls[2].messages[-1]["content"]
     assert result.queries == ["reciprocal rank fusion formula"]
     assert result.retries == 1 and not result.failed
     assert nodes_of(result).count("retrieve") == 2
@@ -304,7 +314,7 @@ def test_answer_still_failing_after_the_retries_is_marked_failed(make_agent: Age
 def test_the_best_rated_failing_attempt_is_returned(make_agent: AgentFactory) -> None:
     agent, _ = make_agent(
         {
-            "route": [route_to("documents"), route_to("direct")],
+            "route": [route_to("direct")],  # only "hello!" needs a route call: the question matches a chunk
             "reply": ["Hi"],
             "answer": ["Off topic [1].", "Relevant but unsupported [1].", "Off again [1]."],
             "rewrite": [{"queries": ["reciprocal rank fusion"]}],
@@ -328,7 +338,7 @@ def test_separate_judge_model_does_the_judging(make_agent: AgentFactory) -> None
     judge = ScriptedChatClient({"judge": [verdict()]}, model="judge-model")
     agent, chat = make_agent({"route": [route_to("documents")], "answer": ["Fusion [1]."]}, judge=judge)
     result = agent.ask(QUESTION)
-    assert chat.kinds() == ["route", "answer"] and judge.kinds() == ["judge"]
+    assert chat.kinds() == ["answer"] and judge.kinds() == ["judge"]
     assert result.tokens["judge_prompt"] > 0
 
 
@@ -377,7 +387,7 @@ def test_citation_of_a_missing_source_is_recorded(make_agent: AgentFactory) -> N
 def test_backend_errors_are_raised_for_the_user(make_agent: AgentFactory) -> None:
     agent, _ = make_agent({"route": [ChatBackendError("Cannot reach the model server")]})
     with pytest.raises(ChatBackendError, match="Cannot reach"):
-        agent.ask(QUESTION)
+        agent.ask("hello")
 
 
 def test_events_stream_tokens_and_steps(make_agent: AgentFactory) -> None:
@@ -411,8 +421,8 @@ def test_uncited_answer_fails_groundedness_without_asking_the_judge(make_agent: 
         attribute_citations=False,
     )
     result = agent.ask(QUESTION)
-    assert chat.kinds() == ["route", "answer", "answer", "judge"]
-    assert "cites none of the sources" in chat.calls[2].messages[-1]["content"]
+    assert chat.kinds() == ["answer", "answer", "judge"]
+    assert "cites none of the sources" in chat.calls[1].messages[-1]["content"]
     assert [(v.criterion, v.passed, v.attempt) for v in result.verdicts] == [
         ("groundedness", False, 0),
         ("groundedness", True, 1),
@@ -422,7 +432,7 @@ def test_uncited_answer_fails_groundedness_without_asking_the_judge(make_agent: 
 
     agent, chat = make_agent({"route": [route_to("documents")], "answer": ["Nothing in common with the sources."] * 3})
     result = agent.ask(QUESTION)
-    assert result.failed and result.retries == 1 and chat.kinds() == ["route", "answer", "answer"]  # repeat: stop
+    assert result.failed and result.retries == 1 and chat.kinds() == ["answer", "answer"]  # repeat: stop
 
 
 def test_a_bm25_only_hit_is_graded_by_the_dense_score_the_searcher_gives_it(make_agent: AgentFactory) -> None:
@@ -452,7 +462,7 @@ def test_answer_without_citations_is_attributed_by_word_overlap_and_flagged(make
     [citation] = result.citations
     assert citation.chunk_id == "rrf-1" and citation.attributed
     assert "attributed [1] by word overlap" in next(s.summary for s in result.steps if s.node == "generate")
-    assert chat.kinds() == ["route", "answer", "judge"]  # the judge still checks the attributed answer
+    assert chat.kinds() == ["answer", "judge"]  # the judge still checks the attributed answer
     assert "[1]" in chat.calls[-1].messages[-1]["content"]
 
 
@@ -479,7 +489,7 @@ def test_a_repeated_failing_answer_is_not_judged_or_retried_again(make_agent: Ag
         max_retries=2,
     )
     result = agent.ask(QUESTION)
-    assert chat.kinds() == ["route", "answer", "judge", "rewrite", "answer"]
+    assert chat.kinds() == ["answer", "judge", "rewrite", "answer"]
     assert result.failed and result.retries == 1 and len(result.verdicts) == 2
     assert "same answer as failed attempt 0" in [s.summary for s in result.steps if s.node == "reflect"][-1]
 
@@ -489,7 +499,8 @@ def test_a_direct_decision_on_a_question_the_documents_match_goes_to_the_documen
     agent, chat = make_agent(
         {"route": [route_to("direct")], "answer": ["Fusion [1]."], "judge": [verdict()]}, retriever=confident
     )
-    result = agent.ask(QUESTION)
+    # a top chunk scoring high without the question's words: the model is asked, and its "direct" overturned
+    result = agent.ask(VAGUE_QUESTION)
     assert result.route == "documents" and chat.kinds() == ["route", "answer", "judge"]
     route_step = next(s for s in result.steps if s.node == "route")
     assert "model said direct; the documents match it (dense 0.80" in route_step.summary
@@ -509,8 +520,8 @@ def test_an_answer_that_copies_the_sources_is_regenerated_without_a_judge_call(m
         }
     )
     result = agent.ask(QUESTION)
-    assert chat.kinds() == ["route", "answer", "answer", "judge"]
-    assert "copied the sources" in chat.calls[2].messages[-1]["content"]
+    assert chat.kinds() == ["answer", "answer", "judge"]
+    assert "copied the sources" in chat.calls[1].messages[-1]["content"]
     # the first answer is greedy; a retry samples, so that it need not repeat the rejected answer
-    assert [chat.calls[i].request["temperature"] for i in (1, 2)] == [0.0, 0.5]
+    assert [chat.calls[i].request["temperature"] for i in (0, 1)] == [0.0, 0.5]
     assert result.answer == "Fusion adds up reciprocal ranks [1]." and not result.failed

@@ -84,7 +84,7 @@ def test_agent_skips_optional_steps_over_budget_and_reports_them(make_agent: Age
         budget_seconds=30,
     )
     chat.prompt_tps, chat.generation_tps = 50.0, 5.0
-    result = agent.ask("How does reciprocal rank fusion work?")
+    result = agent.ask("Which method should I pick for combining result lists?")  # not matched: the route asks
     assert chat.kinds() == ["route", "answer"]  # no grading calls, no judge
     assert {s["step"] for s in result.skipped} == {"grade (LLM)", "reflect"}
     assert all("left of 30 s" in s["reason"] for s in result.skipped)
@@ -98,7 +98,7 @@ def test_retry_over_budget_marks_the_answer_failed(make_agent: AgentFactory) -> 
     )
     result = agent.ask("How does reciprocal rank fusion merge rankings?")
     assert [s["step"] for s in result.skipped] == ["retry"]
-    assert result.failed and result.retries == 0 and chat.kinds() == ["route", "answer", "judge"]
+    assert result.failed and result.retries == 0 and chat.kinds() == ["answer", "judge"]
 
 
 def test_no_budget_skips_nothing(make_agent: AgentFactory) -> None:
