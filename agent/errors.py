@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from memory.errors import UnusableModelOutput
+
 if TYPE_CHECKING:
     from agent.chat_client import ChatResult
 
@@ -28,7 +30,7 @@ class ContextLengthError(ChatBackendError):
     """The prompt plus the answer budget does not fit the model's context window."""
 
 
-class ModelOutputError(Exception):
+class ModelOutputError(UnusableModelOutput):
     """The model produced output the agent cannot use. Recorded in the step trace, then handled."""
 
     def __init__(self, message: str, result: ChatResult | None = None) -> None:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent.errors import ModelOutputError
+from memory.errors import UnusableModelOutput
 from memory.prompts import (
     DECIDE_SYSTEM,
     DECIDE_USER,
@@ -120,7 +120,7 @@ class FactMemory:
         ]
         try:
             choice: Any = self.chat.structured(messages, decision_schema(len(similar)), max_tokens=120)
-        except ModelOutputError as exc:
+        except UnusableModelOutput as exc:
             return Decision("NOOP", fact, None, f"unusable model output: {exc}", model_call=True)
         action: Action = choice.action
         target = int(choice.target)
@@ -155,7 +155,7 @@ class FactMemory:
         ]
         try:
             result = self.chat.structured(messages, ExtractedFacts, max_tokens=150)
-        except ModelOutputError:
+        except UnusableModelOutput:
             return []
         facts: Facts = []
         for fact in result.facts:

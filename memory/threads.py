@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.errors import ModelOutputError
+from memory.errors import UnusableModelOutput
 from memory.prompts import SUMMARY_SYSTEM, SUMMARY_USER, ThreadSummary
 
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
@@ -82,7 +82,7 @@ def summarize(chat: Any, summary: str, turns: Sequence[Any], policy: ThreadPolic
     messages = summary_request(summary, turns, policy, count)
     try:
         result = chat.structured(messages, ThreadSummary, max_tokens=policy.summary_tokens + 20)
-    except ModelOutputError:
+    except UnusableModelOutput:
         return None
     text = " ".join(result.summary.split())
     return text or None
