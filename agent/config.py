@@ -48,6 +48,13 @@ class AgentConfig(BaseModel):
     judge_skip: bool = Field(
         True, description="Skip the judge when the evidence is strong (rule in agent/evidence.py); off: always judge."
     )
+    min_support: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least share of an answer's own words found in the kept sources; below it the answer is "
+        "taken as written from outside knowledge: regenerated, and replaced by the abstention if no attempt passes.",
+    )
     attribute_citations: bool = Field(
         True, description="Answers without [n] markers: cite chunks by word overlap (flagged as attributed)."
     )

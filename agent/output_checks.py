@@ -29,10 +29,12 @@ from typing import Any, Literal
 ProblemKind = Literal["tool_call", "json", "source_copy", "manual_page", "command_list", "echo"]
 
 # an answer counts as a copy when at least this share of it lies in verbatim stretches of the sources that are
-# each at least COPY_MIN_RUN characters long, and those stretches add up to at least COPY_MIN_CHARS: a
-# one-sentence extractive answer is fine, a pasted page is not
+# each at least COPY_MIN_RUN characters long, and those stretches add up to at least COPY_MIN_CHARS: a few copied
+# sentences are an extractive answer (the 1.5B's first answer on "where does SQLite remember the largest
+# AUTOINCREMENT id" was four sentences, 96% copied, 653 chars, and correct; rejecting it made the retries worse),
+# a pasted page is not
 COPY_MIN_RUN = 40
-COPY_MIN_CHARS = 240
+COPY_MIN_CHARS = 800
 COPY_MIN_SHARE = 0.6
 COMMAND_LIST_MIN_LINES = 3
 # an answer echoes the prompt when it holds this many consecutive words of an instruction text
@@ -58,6 +60,7 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)]|\$|>)\s+")
 class OutputProblem:
     kind: ProblemKind
     feedback: str  # for the regeneration prompt: what was wrong and what to write instead
+    detail: str = ""  # for the trace: what exactly matched
 
 
 @dataclass(frozen=True)
@@ -99,19 +102,27 @@ def check_answer(
     if not text:
         return None
     if text_tool_calls(text, tool_names) or _TOOL_TAG.search(text):
-        return _problem("tool_call")
+        return _problem("tool_call", "a tool call")
     if _is_json(text):
-        return _problem("json")
-    if _LEADING_MARKER.match(text) or _opens_with_header(text, sources) or _quotes_headers(text, sources):
-        return _problem("source_copy")
-    if _MANUAL_FURNITURE.search(text):
-        return _problem("manual_page")
+        return _problem("json", "JSON")
+    if _LEADING_MARKER.match(text):
+        return _problem("source_copy", "opens with a source marker")
+    if _opens_with_header(text, sources):
+        return _problem("source_copy", "opens with a source's header")
+    if _quotes_headers(text, sources):
+        return _problem("source_copy", "quotes source headers")
+    furniture = _MANUAL_FURNITURE.search(text)
+    if furniture:
+        return _problem("manual_page", f"manual-page furniture {furniture.group(0).strip()!r}")
     if _is_command_list(text):
-        return _problem("command_list")
-    if is_loop(text) or echoes(text, [*instructions, *FEEDBACK.values()]):
-        return _problem("echo")
-    if sources and copied_share(text, [str(s.get("text", "")) for s in sources]) >= COPY_MIN_SHARE:
-        return _problem("source_copy")
+        return _problem("command_list", "command lines without a sentence")
+    if is_loop(text):
+        return _problem("echo", "a loop")
+    if echoes(text, [*instructions, *FEEDBACK.values()]):
+        return _problem("echo", "repeats the instructions")
+    share = copied_share(text, [str(s.get("text", "")) for s in sources]) if sources else 0.0
+    if share >= COPY_MIN_SHARE:
+        return _problem("source_copy", f"{share:.0%} of {len(text)} chars copied")
     return None
 
 
@@ -202,10 +213,16 @@ def _words(text: str) -> list[str]:
     return _ECHO_WORD.findall(text.lower())
 
 
-def strip_rule_labels(answer: str) -> str:
-    """`answer` without the prompt's rule names used as labels ("The direct answer is: ...", "The command or
-    option: ..."): the 1.5B writes them on retries. The labelled text itself stays."""
-    return _RULE_LABEL.sub("", answer).strip()
+def strip_prompt_residue(answer: str) -> str:
+    """`answer` without what the prompt left in it: the rule names used as labels ("The direct answer is: ...",
+    "The command or option: ..."; the labelled text stays) and sentences about the review itself ("The reviewer
+    rejected your previous answer because ..."). The 1.5B writes both on retries, before a usable answer."""
+    kept = [s for s in _SENTENCE_SPLIT.split(_RULE_LABEL.sub("", answer)) if not _REVIEW_TALK.search(s)]
+    return _RULE_LABEL.sub("", "".join(kept)).strip()
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])(?=\s)")
+_REVIEW_TALK = re.compile(r"\b(?:the|a|your) reviewer\b|\b(?:my|your|the) previous (?:answer|reply)\b", re.IGNORECASE)
 
 
 _RULE_LABEL = re.compile(
@@ -216,8 +233,8 @@ _RULE_LABEL = re.compile(
 )
 
 
-def _problem(kind: ProblemKind) -> OutputProblem:
-    return OutputProblem(kind, FEEDBACK[kind])
+def _problem(kind: ProblemKind, detail: str) -> OutputProblem:
+    return OutputProblem(kind, FEEDBACK[kind], detail)
 
 
 def _as_call(obj: Any) -> TextToolCall | None:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from agent.context import RunContext
-from agent.output_checks import check_answer, strip_rule_labels
+from agent.output_checks import check_answer, strip_prompt_residue
 from agent.prompts import (
     ABSTAIN_ANSWER,
     ANSWER_FEEDBACK,
@@ -113,7 +113,7 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     result = ctx.chat.generate(
         messages, max_tokens=ctx.config.answer_max_tokens, temperature=temperature, on_token=ctx.token_sink()
     )
-    answer = strip_rule_labels(result.text)
+    answer = strip_prompt_residue(result.text)
     if answer != result.text.strip():
         ctx.note('took the rule labels out of the answer ("The direct answer is:" ...)')
     if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:"):

@@ -18,7 +18,14 @@ from agent.evidence import answer_support, judge_skip_reason, strong_sources
 from agent.judge import JUDGE_MAX_TOKENS, CitedSource, judge, judge_messages
 from agent.nodes.grade import answer_call
 from agent.output_checks import OutputProblem, check_answer
-from agent.prompts import ABSTAIN_FEEDBACK, FAILED_ANSWER, PROMPT_TEXTS, source_header
+from agent.prompts import (
+    ABSTAIN_ANSWER,
+    ABSTAIN_FEEDBACK,
+    FAILED_ANSWER,
+    PROMPT_TEXTS,
+    UNSUPPORTED_FEEDBACK,
+    source_header,
+)
 from agent.state import AgentState
 from agent.types import Verdict
 
@@ -48,9 +55,12 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, feedback, retries).to_dict()]
         rejected = [*rejected, answer]
         if can_retry and answer not in state.get("rejected", []) and _retry_fits(ctx, state, judge=True):
-            ctx.note(f"unusable answer ({problem.kind}): regenerate (retry {retries + 1}/{ctx.config.max_retries})")
+            ctx.note(
+                f"unusable answer ({problem.kind}: {problem.detail}; {_clip(answer)!r}): regenerate "
+                f"(retry {retries + 1}/{ctx.config.max_retries})"
+            )
             return {**_retry(state, "regenerate", feedback, score=-1), "verdicts": verdicts, "rejected": rejected}
-        ctx.note(f"unusable answer ({problem.kind}); no retries left")
+        ctx.note(f"unusable answer ({problem.kind}: {problem.detail}; {_clip(answer)!r}); no retries left")
         return {**_give_up(state, ctx, score=-1), "verdicts": verdicts, "rejected": rejected}
 
     if state.get("abstained"):
@@ -60,6 +70,17 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if not ctx.config.reflect:
         ctx.note("reflection off")
         return {"next_action": "done"}
+    if support < ctx.config.min_support:
+        # most of what the answer adds is not in the sources: an answer from the model's own knowledge (the 1.5B
+        # judge passes those); retried with the words named, and never returned if no attempt does better
+        feedback = UNSUPPORTED_FEEDBACK.format(words=", ".join(missing[:6]))
+        verdicts = [*state.get("verdicts", []), Verdict("groundedness", False, feedback, retries).to_dict()]
+        rejected = [*rejected, answer]
+        if can_retry and answer not in state.get("rejected", []) and _retry_fits(ctx, state, judge=True):
+            ctx.note(f"unsupported by the sources: regenerate (retry {retries + 1}/{ctx.config.max_retries})")
+            return {**_retry(state, "regenerate", feedback, score=0), "verdicts": verdicts, "rejected": rejected}
+        ctx.note("unsupported by the sources; no retries left")
+        return {**_give_up(state, ctx, score=0), "verdicts": verdicts, "rejected": rejected}
 
     if answer in rejected:
         # temperature-0 models repeat themselves: the same answer gets the same verdict, so stop here
@@ -209,6 +230,12 @@ def _give_up(state: AgentState, ctx: RunContext, *, score: int) -> dict[str, Any
         # the best attempt is still unusable output (a tool call, JSON, a pasted page): never shown as an answer
         ctx.note("no usable attempt: the answer is replaced")
         update |= {"answer": FAILED_ANSWER, "abstained": False, "citations": []}  # nothing left to cite
+    elif best.get("answer") and not best.get("abstained") and ctx.config.reflect:
+        support, _ = answer_support(state["question"], best["answer"], best.get("kept") or [])
+        if support < ctx.config.min_support:
+            # nothing passed and the best attempt is not even in the sources' words: the evidence lacks the answer
+            ctx.note(f"the best attempt is unsupported by the sources (support {support:.2f}): abstaining")
+            update |= {"answer": ABSTAIN_ANSWER, "abstained": True, "citations": [], "failed": False}
     return update
 
 
@@ -219,3 +246,8 @@ def _retry_fits(ctx: RunContext, state: AgentState, *, judge: bool) -> bool:
     if judge:
         reserve.append(Call("judge", answer.prompt_tokens + ctx.config.answer_max_tokens // 2, JUDGE_MAX_TOKENS))
     return ctx.budget.check("retry", answer, reserve)
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -31,6 +31,9 @@ def make_agent(tmp_path: Path) -> Iterator[AgentFactory]:
         # the scripted tests are written around the judge's call: the strong-evidence skip is opted into by the
         # tests of that rule
         config.setdefault("judge_skip", False)
+        # and their answers are short made-up sentences, not in the chunks' words: the lexical support rule is
+        # opted into by its own tests
+        config.setdefault("min_support", 0.0)
         chat = ScriptedChatClient(script)
         if retriever == "default":
             retriever = KeywordRetriever(CHUNKS if chunks is None else chunks)

@@ -314,4 +314,43 @@ def test_an_answer_echoing_the_rules_is_regenerated_and_rule_labels_are_dropped(
     assert result.answer == "fusion sums reciprocal ranks [1]." and not result.failed
     assert "repeated my instructions back" in str(chat.calls[1].messages[-1]["content"])
     reflect_notes = [s.summary for s in result.steps if s.node == "reflect"]
-    assert "unusable answer (echo)" in reflect_notes[0] and "lexical support" in reflect_notes[1]
+    assert "unusable answer (echo: a loop" in reflect_notes[0] and "lexical support" in reflect_notes[1]
+
+
+OUTSIDE_KNOWLEDGE = "Install the RankFusion package with Homebrew on macOS, then call merge() on your lists [1]."
+
+
+def test_an_answer_from_outside_knowledge_is_regenerated_then_replaced_by_the_abstention(
+    make_agent: AgentFactory,
+) -> None:
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": [OUTSIDE_KNOWLEDGE, "Use Homebrew to install RankFusion and its plugins [1]."],
+            "judge": [verdict()],  # the judge would pass it: it is never asked
+        },
+        min_support=0.5,
+        max_retries=1,
+    )
+    result = agent.ask(QUESTION)
+    assert result.answer == ABSTAIN_ANSWER and result.abstained and not result.failed
+    assert chat.kinds() == ["answer", "answer"]
+    retry_prompt = str(chat.calls[1].messages[-1]["content"])
+    assert "says things no source says" in retry_prompt and "homebrew" in retry_prompt
+    notes = [s.summary for s in result.steps if s.node == "reflect"]
+    assert "unsupported by the sources: regenerate" in notes[0] and "abstaining" in notes[-1]
+
+
+def test_a_supported_retry_after_an_unsupported_answer_is_returned(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(
+        {
+            "route": [route_to("documents")],
+            "answer": [OUTSIDE_KNOWLEDGE, "Each document scores the sum of 1/(60 + rank) over the lists [1]."],
+            "judge": [verdict()],
+        },
+        min_support=0.5,
+    )
+    result = agent.ask(QUESTION)
+    assert result.answer.startswith("Each document scores") and not result.abstained and not result.failed
+    assert chat.kinds() == ["answer", "answer", "judge"]
+    assert "lexical support 1.00" in [s.summary for s in result.steps if s.node == "reflect"][-1]

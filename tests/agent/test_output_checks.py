@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agent.output_checks import FEEDBACK, check_answer, copied_share, strip_rule_labels, text_tool_calls
+from agent.output_checks import FEEDBACK, check_answer, copied_share, strip_prompt_residue, text_tool_calls
 from agent.prompts import ABSTAIN_ANSWER, PROMPT_TEXTS
 
 MANUAL = {
@@ -64,15 +64,38 @@ def test_source_headers_anywhere_in_the_answer_are_a_copy() -> None:
     assert check_answer(anonymous).kind == "source_copy"  # type: ignore[union-attr]
 
 
+AUTOINC = {
+    "title": "SQLite Autoincrement",
+    "source": "autoinc.html",
+    "text": 'SQLite keeps track of the largest ROWID using an internal table named "sqlite_sequence". The '
+    "sqlite_sequence table is created and initialized automatically whenever a normal table that contains an "
+    "AUTOINCREMENT column is created. The content of the sqlite_sequence table can be modified using ordinary "
+    "UPDATE, INSERT, and DELETE statements. But making modifications to this table will likely perturb the "
+    "AUTOINCREMENT key generation algorithm. Make sure you know what you are doing before you undertake such "
+    "changes. The behavior implemented by the AUTOINCREMENT keyword is subtly different from the default "
+    "behavior. With AUTOINCREMENT, rows with automatically selected ROWIDs are guaranteed to have ROWIDs that "
+    "have never been used before by the same table in the same database. And the automatically generated ROWIDs "
+    "are guaranteed to be monotonically increasing. These are important properties in certain applications. But "
+    "if your application does not need these properties, you should probably stay with the default behavior "
+    "since the use of AUTOINCREMENT requires additional work to be done as each row is inserted and thus causes "
+    "INSERTs to run a little slower.",
+}
+
+
 def test_a_long_verbatim_copy_of_the_sources_is_not_an_answer() -> None:
-    copy = MANUAL["text"].split("DESCRIPTION\n\n")[1] + " [1]"
-    assert copied_share(copy, [MANUAL["text"]]) > 0.9
-    assert check_answer(copy, [MANUAL]).kind == "source_copy"  # type: ignore[union-attr]
-    # one copied sentence is an extractive answer, not a paste
-    extractive = (
-        "Only files unknown to Git are removed, but if the -x option is specified, ignored files are also removed [1]."
-    )
-    assert check_answer(extractive, [MANUAL]) is None
+    copy = AUTOINC["text"] + " [1]"
+    assert copied_share(copy, [AUTOINC["text"]]) > 0.9
+    problem = check_answer(copy, [AUTOINC])
+    assert problem is not None and problem.kind == "source_copy" and "copied" in problem.detail
+
+
+def test_a_few_copied_sentences_are_an_extractive_answer() -> None:
+    # the 1.5B's first answer on the real manual, rejected as a copy by an earlier rule: correct and cited
+    extractive = ". ".join(AUTOINC["text"].split(". ")[:4]) + " [1]."
+    assert len(extractive) > 400 and extractive[:-5] in AUTOINC["text"]
+    assert check_answer(extractive, [AUTOINC]) is None
+    one = "Only files unknown to Git are removed, but if the -x option is specified, ignored files are removed [1]."
+    assert check_answer(one, [MANUAL]) is None
 
 
 def test_a_list_of_command_lines_is_not_an_answer() -> None:
@@ -132,12 +155,20 @@ def test_the_echo_feedback_and_the_abstention_are_not_echoes_of_themselves() -> 
     assert check_answer(feedback, instructions=PROMPT_TEXTS) is not None  # echoing it is still an echo
 
 
+def test_talk_about_the_review_is_taken_out() -> None:
+    text = (
+        "The reviewer rejected your previous answer because you copied the sources instead of answering. "
+        "The direct answer is: SQLite keeps the largest ROWID in a table named sqlite_sequence [1]."
+    )
+    assert strip_prompt_residue(text) == "SQLite keeps the largest ROWID in a table named sqlite_sequence [1]."
+
+
 def test_rule_labels_are_taken_out_and_the_labelled_text_stays() -> None:
     text = (
         "The direct answer is: set a busy timeout [1].\n"
         "The command or option is: PRAGMA busy_timeout = 5000; [2]\n"
         "**Supporting source:** [2]"
     )
-    assert strip_rule_labels(text) == "set a busy timeout [1].\nPRAGMA busy_timeout = 5000; [2]\n[2]"
+    assert strip_prompt_residue(text) == "set a busy timeout [1].\nPRAGMA busy_timeout = 5000; [2]\n[2]"
     plain = "The direct answer depends on the mode [1]. The command or option names differ [2]."
-    assert strip_rule_labels(plain) == plain
+    assert strip_prompt_residue(plain) == plain
