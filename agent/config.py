@@ -23,6 +23,13 @@ class AgentConfig(BaseModel):
         1500, ge=1, le=1_000_000, description="Token budget of retrieved context in the answer prompt."
     )
     k: int = Field(5, ge=1, le=1000, description="Hits asked from the retriever per (sub-)query.")
+    source_tokens: int | None = Field(
+        None,
+        ge=16,
+        le=1_000_000,
+        description="Longest source in the answer prompt, in tokens: a longer chunk is cut to its passages about "
+        "the question (agent/focus.py). None: whole chunks.",
+    )
     max_retries: int = Field(2, ge=0, le=100, description="Reflection retries when the judge fails an answer.")
     max_tool_steps: int = Field(
         4, ge=1, le=100, description="Model turns in the tool-calling loop (the last must answer)."

@@ -96,19 +96,19 @@ def answer_support(question: str, answer: str, kept: Sequence[Hit]) -> tuple[flo
     found. An answer written from the model's own knowledge (set-up steps for a product the manual never
     names) scores low; an extractive or paraphrased answer scores high. (1.0, []) when the answer adds no
     content word."""
-    asked = {_stem(w) for w in content_words(question)}
-    added = {w for w in content_words(_CITATIONS.sub(" ", answer)) if _stem(w) not in asked and not w.isdigit()}
+    asked = {stem(w) for w in content_words(question)}
+    added = {w for w in content_words(_CITATIONS.sub(" ", answer)) if stem(w) not in asked and not w.isdigit()}
     if not added:
         return 1.0, []
     vocabulary: set[str] = set()
     for hit in kept:
-        vocabulary |= {_stem(w) for w in content_words(" ".join([hit["text"], hit["title"], *hit["heading_path"]]))}
-    missing = sorted(w for w in added if _stem(w) not in vocabulary)
+        vocabulary |= {stem(w) for w in content_words(" ".join([hit["text"], hit["title"], *hit["heading_path"]]))}
+    missing = sorted(w for w in added if stem(w) not in vocabulary)
     return 1 - len(missing) / len(added), missing
 
 
 SUPPORT_PREFIX = 5
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     return word[:SUPPORT_PREFIX]

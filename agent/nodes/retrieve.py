@@ -8,11 +8,13 @@ from typing import Any
 
 from agent.context import RunContext
 from agent.errors import AgentError
+from agent.focus import focus
 from agent.prompts import source_header
 from agent.state import AgentState, Hit
 from retrieval.types import SearchHit
 
 SOURCE_HEADER_TOKENS = 4  # the separator between sources and the digits of [n]; the header line itself is counted
+HEADER_ALLOWANCE = 30  # a hit's tokens include its header line: a chunk this much over source_tokens is cut
 
 
 def retrieve(state: AgentState, ctx: RunContext) -> dict[str, Any]:
@@ -24,10 +26,12 @@ def retrieve(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     per_query = [(query, retriever.search(query, k=ctx.config.k)) for query in queries]
     ctx.budget.add_time("retrieval", time.perf_counter() - start)
     merged = _interleave(per_query, ctx)
+    focused = _focus(merged, state["question"], ctx) if ctx.config.source_tokens else 0
     fitted, used = fit_to_budget(merged, ctx.config.context_tokens)
     ctx.note(
-        f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} → {len(merged)} unique hit(s), "
-        f"{len(fitted)} fit {ctx.config.context_tokens} tokens ({used} used)"
+        f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} → {len(merged)} unique hit(s)"
+        + (f", {focused} cut to their passages about the question" if focused else "")
+        + f", {len(fitted)} fit {ctx.config.context_tokens} tokens ({used} used)"
     )
     return {"hits": fitted, "kept": []}
 
@@ -58,6 +62,19 @@ def fit_to_budget(hits: list[Hit], budget: int) -> tuple[list[Hit], int]:
             kept.append(hit)
             used += cost
     return kept, used
+
+
+def _focus(hits: list[Hit], question: str, ctx: RunContext) -> int:
+    """Cut the hits longer than `source_tokens` to their passages about the question and the query that found
+    them (agent.focus), re-sized as the prompt shows them; how many were cut."""
+    limit = ctx.config.source_tokens or 0
+    cut = [i for i, hit in enumerate(hits) if hit["tokens"] > limit + HEADER_ALLOWANCE]
+    for i in cut:
+        hits[i]["text"] = focus(hits[i]["text"], [question, hits[i]["query"]], limit)
+    counts = ctx.count_tokens_many([f"{source_header(0, hits[i])}\n{hits[i]['text'].strip()}" for i in cut])
+    for i, n in zip(cut, counts, strict=True):
+        hits[i]["tokens"] = n
+    return len(cut)
 
 
 def _interleave(per_query: list[tuple[str, list[SearchHit]]], ctx: RunContext) -> list[Hit]:
