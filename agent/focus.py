@@ -4,8 +4,9 @@ budget, so the answer prompt carries the relevant sentences of five sources inst
 Prefill is most of an answer's time on 2 cores (about 47 tokens/s with the 1.5B): every token of context cut is
 time saved on the answer, the judge and every retry. The selection is lexical and cheap: a chunk is split into
 passages (its lines, and the sentences of long lines), each scored by how many of the question's content words
-it holds (compared on their first letters, as in agent.evidence); the best passages and the one after each (an
-option's description follows its name) are kept in their original order, with "…" where text was left out.
+it holds (compared on their first letters, as in agent.evidence; identifiers also by their parts); the best
+passages and their neighbours (an option's name and its description) are kept in their original order, with
+"…" where text was left out.
 A chunk that already fits is kept whole; one with no matching passage keeps its opening.
 """
 
@@ -39,16 +40,16 @@ def focus(text: str, queries: Iterable[str], max_tokens: int) -> str:
     if len(text) <= limit:
         return text
     parts = passages(text)
-    wanted = {stem(w) for query in queries for w in content_words(query)}
-    scores = [len({stem(w) for w in content_words(part)} & wanted) for part in parts]
+    wanted = set().union(*(_terms(query) for query in queries))
+    scores = [len(_terms(part) & wanted) for part in parts]
     order = sorted(range(len(parts)), key=lambda i: (-scores[i], i))
     chosen: set[int] = set()
     used = 0
     for i in order:
         if scores[i] == 0 and chosen:
             break
-        for j in (i, i + 1):
-            if j < len(parts) and j not in chosen and used + len(parts[j]) <= limit:
+        for j in (i, i - 1, i + 1):
+            if 0 <= j < len(parts) and j not in chosen and used + len(parts[j]) <= limit:
                 chosen.add(j)
                 used += len(parts[j]) + 1
         if used >= limit:
@@ -67,3 +68,10 @@ def focus(text: str, queries: Iterable[str], max_tokens: int) -> str:
     if max(chosen) < len(parts) - 1:
         pieces.append("…")
     return "\n".join(pieces)
+
+
+def _terms(text: str) -> set[str]:
+    """The stems of `text`'s content words, identifiers also by their parts ("busy_timeout": busy, timeout)."""
+    words = content_words(text)
+    parts = {part for word in words if "_" in word for part in word.split("_") if len(part) >= 3}
+    return {stem(w) for w in words | parts}
