@@ -1,4 +1,4 @@
-"""`ragloop eval run | compare | calibrate`: the evaluation harness (evals/) on the command line."""
+"""`ragloop eval run | compare | calibrate | context`: the evaluation harness (evals/) on the command line."""
 
 from __future__ import annotations
 
@@ -135,3 +135,59 @@ def eval_calibrate(
         typer.echo(json.dumps(result, indent=2, allow_nan=False))
     else:
         typer.echo((out / "calibration.md").read_text(encoding="utf-8"))
+
+
+@eval_app.command("context")
+@with_settings("retrieval")
+def eval_context(
+    settings: Settings,
+    questions_path: Annotated[
+        Path, typer.Option("--questions", help="Question set (JSONL with key_facts and gold_sources, as bench agent).")
+    ],
+    configs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--config",
+            help="Agent overrides KEY=VALUE[,KEY=VALUE] for one column (repeatable), e.g. k=5,source_tokens=150; "
+            "default: the settings' agent configuration alone.",
+        ),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Context recall without a model: for each configuration, how many answerable questions get every key fact
+    (and a gold page) into the answer prompt's sources, and how many tokens those sources take. Routing,
+    rewriting, model grading and reflection are off; tokens are estimated (4 characters each)."""
+    from tqdm import tqdm
+
+    from agent.bench import load_questions
+    from agent.chat_client import EstimatedTokens
+    from agent.cli.wiring import open_runtime
+    from evals.context_recall import measure, parse_overrides, summarize
+
+    columns = configs or [""]
+    try:
+        overrides = {column: settings.agent.replace(**parse_overrides(column)) for column in columns}
+    except ValueError as exc:  # a bad KEY=VALUE or a value AgentConfig refuses (pydantic errors are ValueErrors)
+        raise typer.BadParameter(str(exc).splitlines()[0], param_hint="--config") from None
+    questions = load_questions(questions_path)
+    answerable = sum(q.answerable for q in questions)
+    results = {}
+    with open_runtime(settings) as rt:
+        searcher = rt.searcher()
+        for column, config in overrides.items():
+            with tqdm(total=answerable, desc=column or "settings", file=sys.stderr, disable=json_output) as bar:
+                rows = measure(questions, searcher, config, EstimatedTokens(), on_question=lambda _: bar.update())
+            results[column or "settings"] = summarize(rows)
+    if json_output:
+        print_json({"collection": settings.retrieval.collection, "questions": str(questions_path), "configs": results})
+        return
+    typer.echo(f"{'configuration':<32} {'facts in context':>17} {'gold page':>10} {'sources':>8} {'tokens':>7}")
+    for column, summary in results.items():
+        n = summary["questions"]
+        typer.echo(
+            f"{column:<32} {summary['facts_in_context']:>11}/{n:<5} {summary['gold_in_context']:>5}/{n:<4}"
+            f" {summary['mean_sources']:>8} {summary['mean_context_tokens']:>7}"
+        )
+    for column, summary in results.items():
+        if summary["missed"]:
+            typer.echo(f"missed ({column}): {' '.join(summary['missed'])}")
