@@ -11,6 +11,8 @@ Two decisions use them:
      `SENTENCE_SUPPORT` of its content words appear in them (a copied or paraphrased fact passes; an invented
      number, command or name does not);
   3. the answer already passed the output checks and cites something (checked before this runs).
+  Or (rule 2, `_well_supported`): at least `JUDGE_SKIP_SUPPORT` of the answer's own words (`answer_support`)
+  are in the kept sources and it cites a source that is confidently relevant by its retrieval score.
   Otherwise the judge runs as before.
 """
 
@@ -23,6 +25,10 @@ from agent.state import Hit
 
 QUESTION_COVERAGE = 0.5  # share of the question's content words a strong source contains
 SENTENCE_SUPPORT = 0.7  # share of a cited sentence's content words found in its cited sources
+# rule 2 of the judge skip: the share of the answer's own words found in the kept sources (answer_support). On
+# the real-docs tune half the 1.5B judge passed every answer it saw at or above this (and wrong ones too: it
+# does not catch a wrong claim made of the sources' words), at 10-16 s a verdict
+JUDGE_SKIP_SUPPORT = 0.8
 _WORD = re.compile(r"[a-z0-9][a-z0-9_'-]{2,}")
 _CITATIONS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?=\s|$)|$)")
@@ -64,7 +70,29 @@ def strong_sources(question: str, kept: Sequence[Hit], thresholds: dict[str, tup
 def judge_skip_reason(
     question: str, answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]]
 ) -> str:
-    """Why the judge can be skipped for this answer (the module's rule), or "" when it must run."""
+    """Why the judge can be skipped for this answer (the module's rules), or "" when it must run."""
+    return _strong_evidence(question, answer, kept, thresholds) or _well_supported(question, answer, kept, thresholds)
+
+
+def _well_supported(question: str, answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]]) -> str:
+    """Rule 2: at least JUDGE_SKIP_SUPPORT of the answer's own words are in the sources and it cites a source
+    that is confidently relevant by its retrieval score."""
+    from agent.nodes.grade import cheap_signal
+
+    support, _ = answer_support(question, answer, kept)
+    if support < JUDGE_SKIP_SUPPORT:
+        return ""
+    cited = sorted({int(p) for group in _CITATIONS.findall(answer) for p in group.split(",")})
+    relevant = [n for n in cited if 1 <= n <= len(kept) and cheap_signal(kept[n - 1], thresholds)[0] == "relevant"]
+    if not relevant:
+        return ""
+    listed = ", ".join(f"[{n}]" for n in relevant)
+    return f"well supported: {support:.0%} of the answer's own words are in the sources; cites {listed}, relevant"
+
+
+def _strong_evidence(
+    question: str, answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]]
+) -> str:
     strong = set(strong_sources(question, kept, thresholds))
     cited: set[int] = set()
     for sentence in _SENTENCE.findall(answer):
@@ -97,7 +125,8 @@ def answer_support(question: str, answer: str, kept: Sequence[Hit]) -> tuple[flo
     names) scores low; an extractive or paraphrased answer scores high. (1.0, []) when the answer adds no
     content word."""
     asked = {stem(w) for w in content_words(question)}
-    added = {w for w in content_words(_CITATIONS.sub(" ", answer)) if stem(w) not in asked and not w.isdigit()}
+    # numbers count: an invented limit ("up to 100 placeholders") is the typical unsupported claim
+    added = {w for w in content_words(_CITATIONS.sub(" ", answer)) if stem(w) not in asked}
     if not added:
         return 1.0, []
     vocabulary: set[str] = set()

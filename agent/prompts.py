@@ -114,12 +114,8 @@ ABSTAIN_FEEDBACK = (
     "Read it again and answer from it."
 )
 
-# an answer whose words are mostly not in the sources (agent.evidence.answer_support): written from the model's
-# own knowledge
-UNSUPPORTED_FEEDBACK = (
-    "Your answer says things no source says ({words}). Say only what the sources say. If no source answers the "
-    f'question, reply exactly: "{ABSTAIN_ANSWER}"'
-)
+# the verdict recorded for an answer whose words are mostly not in the sources (agent.evidence.answer_support)
+UNSUPPORTED_FEEDBACK = "The answer says things no source says ({words}): written from outside knowledge."
 
 FAILED_ANSWER = "I could not write a usable answer to this question."
 
@@ -172,7 +168,6 @@ PROMPT_TEXTS = tuple(
         ANSWER_USER,
         ANSWER_FEEDBACK,
         ABSTAIN_FEEDBACK,
-        UNSUPPORTED_FEEDBACK,
         JUDGE_USER,
         DIRECT_SYSTEM,
         CLARIFY_SYSTEM,

@@ -45,7 +45,7 @@ def test_defaults_work_offline(home: Path) -> None:
     assert (settings.models.model, settings.models.judge_model) == ("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b")
     assert settings.models.model_url is None and settings.retrieval.chroma_url is None
     assert settings.models_dir == home / "models"
-    assert settings.agent.context_tokens == 1500
+    assert settings.agent.context_tokens == 1000
 
 
 def test_agent_defaults_have_one_home() -> None:

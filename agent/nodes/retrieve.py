@@ -67,7 +67,7 @@ def fit_to_budget(hits: list[Hit], budget: int) -> tuple[list[Hit], int]:
 def _focus(hits: list[Hit], question: str, ctx: RunContext) -> int:
     """Cut the hits longer than `source_tokens` to their passages about the question and the query that found
     them (agent.focus), re-sized as the prompt shows them; how many were cut."""
-    limit = ctx.config.source_tokens or 0
+    limit = ctx.config.source_tokens
     cut = [i for i, hit in enumerate(hits) if hit["tokens"] > limit + HEADER_ALLOWANCE]
     for i in cut:
         hits[i]["text"] = focus(hits[i]["text"], [question, hits[i]["query"]], limit)

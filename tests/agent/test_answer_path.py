@@ -7,7 +7,7 @@ prompts share their longest prefix (the sources block first)."""
 from __future__ import annotations
 
 from agent_support import CHUNKS, AgentFactory, route_to, verdict
-from test_agent_graph import ScoredRetriever
+from test_agent_graph import VAGUE_QUESTION, ScoredRetriever
 
 from agent.judge import JUDGE_MAX_TOKENS
 from agent.prompts import ABSTAIN_ANSWER, FAILED_ANSWER
@@ -320,37 +320,43 @@ def test_an_answer_echoing_the_rules_is_regenerated_and_rule_labels_are_dropped(
 OUTSIDE_KNOWLEDGE = "Install the RankFusion package with Homebrew on macOS, then call merge() on your lists [1]."
 
 
-def test_an_answer_from_outside_knowledge_is_regenerated_then_replaced_by_the_abstention(
-    make_agent: AgentFactory,
-) -> None:
+def test_an_answer_from_outside_knowledge_is_replaced_by_the_abstention(make_agent: AgentFactory) -> None:
+    agent, chat = make_agent(
+        {"route": [route_to("documents")], "answer": [OUTSIDE_KNOWLEDGE], "judge": [verdict()]},
+        min_support=0.5,
+    )
+    result = agent.ask(QUESTION)
+    # the judge would pass it: it is never asked, and no retry is spent on it
+    assert result.answer == ABSTAIN_ANSWER and result.abstained and not result.failed
+    assert chat.kinds() == ["answer"]
+    [groundedness] = result.verdicts
+    assert not groundedness.passed and "homebrew" in groundedness.rationale
+    assert "unsupported by the sources: abstaining" in next(s.summary for s in result.steps if s.node == "reflect")
+
+
+def test_an_unsupported_retry_leaves_the_earlier_supported_attempt(make_agent: AgentFactory) -> None:
+    supported = "Each document scores the sum of 1/(60 + rank) over the lists [1]."
     agent, chat = make_agent(
         {
             "route": [route_to("documents")],
-            "answer": [OUTSIDE_KNOWLEDGE, "Use Homebrew to install RankFusion and its plugins [1]."],
-            "judge": [verdict()],  # the judge would pass it: it is never asked
+            "answer": [supported, OUTSIDE_KNOWLEDGE],
+            "judge": [verdict(grounded=False)],
         },
         min_support=0.5,
         max_retries=1,
     )
     result = agent.ask(QUESTION)
-    assert result.answer == ABSTAIN_ANSWER and result.abstained and not result.failed
-    assert chat.kinds() == ["answer", "answer"]
-    retry_prompt = str(chat.calls[1].messages[-1]["content"])
-    assert "says things no source says" in retry_prompt and "homebrew" in retry_prompt
-    notes = [s.summary for s in result.steps if s.node == "reflect"]
-    assert "unsupported by the sources: regenerate" in notes[0] and "abstaining" in notes[-1]
+    assert result.answer == supported and result.failed and not result.abstained
+    assert chat.kinds() == ["answer", "judge", "answer"]
 
 
-def test_a_supported_retry_after_an_unsupported_answer_is_returned(make_agent: AgentFactory) -> None:
+def test_a_well_supported_answer_citing_a_relevant_source_skips_the_judge(make_agent: AgentFactory) -> None:
     agent, chat = make_agent(
-        {
-            "route": [route_to("documents")],
-            "answer": [OUTSIDE_KNOWLEDGE, "Each document scores the sum of 1/(60 + rank) over the lists [1]."],
-            "judge": [verdict()],
-        },
+        {"route": [route_to("documents")], "answer": ["Each document scores the sum of 1/(60 + rank) [1]."]},
+        retriever=ScoredRetriever([(CHUNKS[0], {"dense": 0.8})]),
         min_support=0.5,
+        judge_skip=True,
     )
-    result = agent.ask(QUESTION)
-    assert result.answer.startswith("Each document scores") and not result.abstained and not result.failed
-    assert chat.kinds() == ["answer", "answer", "judge"]
-    assert "lexical support 1.00" in [s.summary for s in result.steps if s.node == "reflect"][-1]
+    result = agent.ask(VAGUE_QUESTION)  # few of the question's words: not "strong evidence", yet well supported
+    assert chat.kinds() == ["route", "answer"] and not result.failed
+    assert "judge skipped (well supported: 100%" in next(s.summary for s in result.steps if s.node == "reflect")
