@@ -2,7 +2,8 @@
 
 It lets the HTTP server (queue, 503, disconnects, error mapping, SSE) be tested in milliseconds.
 Replies come from a script (strings or `Reply` objects, consumed in order) or a function of the
-job; when the script runs out the engine echoes the last user message. Text is emitted word by
+job; when the script runs out the engine echoes the last user message (or, for a prompt with numbered
+sources, quotes the first one's first sentence with its [1] citation). Text is emitted word by
 word as `TokenEvent`s, with an optional delay per token and an optional gate that holds a run
 before its first token, so tests can keep the engine busy deterministically.
 
@@ -227,11 +228,35 @@ class ScriptedEngine:
 
 
 def _echo(job: Job) -> str:
+    """The last user message; for a chat prompt whose system message numbers its sources ("[1] header" lines
+    followed by text), the first sentence of source [1] with its citation, like an extractive answer. (Echoing
+    an answer prompt would give back its instructions, which the agent rightly refuses as an answer.)"""
     if job.kind == "completion":
         return str(job.extra.get("prompt", ""))
-    users = [m for m in job.extra.get("messages", []) if m.get("role") == "user"]
+    messages = job.extra.get("messages", [])
+    systems = [m.get("content") for m in messages if m.get("role") == "system" and isinstance(m.get("content"), str)]
+    quoted = _first_sentence_of_source_one(systems[0]) if systems else ""
+    if quoted:
+        return f"{quoted} [1]."
+    users = [m for m in messages if m.get("role") == "user"]
     content = users[-1].get("content") if users else ""
     return content if isinstance(content, str) and content else "(no user message)"
+
+
+def _first_sentence_of_source_one(system: str) -> str:
+    """The first sentence of at least five words in the text of source [1] ("[1] header" line, then its text up
+    to the next numbered source), without its final stop; "" when there is none."""
+    found = _SOURCE_ONE.search(system)
+    if not found:
+        return ""
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", found.group(1)):
+        words = sentence.replace("…", " ").split()
+        if len(words) >= 5:
+            return " ".join(words).rstrip(".!?")
+    return ""
+
+
+_SOURCE_ONE = re.compile(r"^\[1\] [^\n]*\n(.*?)(?=\n\n\[2\] |\Z)", re.MULTILINE | re.DOTALL)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -114,7 +114,7 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         messages, max_tokens=ctx.config.answer_max_tokens, temperature=temperature, on_token=ctx.token_sink()
     )
     answer = strip_prompt_residue(result.text)
-    if answer != result.text.strip():
+    if answer.split() != result.text.split():
         ctx.note('took the rule labels out of the answer ("The direct answer is:" ...)')
     if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:"):
         # a bare "[1] [2]" (small models do this) says nothing: handled like an empty answer

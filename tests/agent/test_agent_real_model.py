@@ -102,7 +102,9 @@ def test_cited_answer_resolves_to_real_chunks(
     for citation in result.citations:
         chunk = stored[citation.chunk_id]  # the cited chunk exists in the collection
         assert citation.source == chunk.source and citation.title == chunk.title
-        assert " ".join(chunk.text.split()).startswith(citation.quote.rstrip("…"))
+        # the quote is what the model saw: the chunk, or its passages about the question (agent.focus)
+        for piece in filter(None, (" ".join(p.split()) for p in citation.quote.rstrip("…").split("…"))):
+            assert piece in " ".join(chunk.text.split())
         assert f"[{citation.n}]" in result.answer
     assert any("hybrid-search" in c.source or "reranking" in c.source for c in result.citations)
     assert result.verdicts and result.verdicts[0].rationale  # the judge ran on the cited answer
@@ -291,7 +293,8 @@ def test_truncated_and_empty_real_output_never_crashes(
     with make_agent(
         tmp_path, Truncating(small, 3), retriever=searcher, tools=builtin_registry(), config=config
     ) as agent:
-        result = agent.ask("What is reciprocal rank fusion and how does BM25 score documents?")
+        # worded so that no chunk matches it outright: the (truncated) route call is made
+        result = agent.ask("How do they combine the lists, and what does each one score?")
     route_step = next(s for s in result.steps if s.node == "route")
     assert route_step.error is not None and "RouteDecision" in route_step.error  # cut JSON, recorded
     assert result.route == "documents"  # the documented fallback

@@ -32,8 +32,8 @@ def small_model_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def echo_model_url() -> Iterator[str]:
-    """The same server with its model-free scripted engine, which echoes the last user message. The answer
-    prompt numbers the sources, so the echoed answer cites every kept chunk: citations are deterministic."""
+    """The same server with its model-free scripted engine, which echoes the last user message; an answer
+    prompt (numbered sources) gets the first sentence of source [1], cited: citations are deterministic."""
     from local_models.serve import serve
 
     with serve(ECHO_MODEL, n_ctx=8192, engine="scripted") as url:
