@@ -181,11 +181,12 @@ def eval_context(
     if json_output:
         print_json({"collection": settings.retrieval.collection, "questions": str(questions_path), "configs": results})
         return
-    typer.echo(f"{'configuration':<32} {'facts in context':>17} {'gold page':>10} {'sources':>8} {'tokens':>7}")
+    width = max(len("configuration"), *(len(c) for c in results))
+    typer.echo(f"{'configuration':<{width}} {'facts in context':>17} {'gold page':>10} {'sources':>8} {'tokens':>7}")
     for column, summary in results.items():
         n = summary["questions"]
         typer.echo(
-            f"{column:<32} {summary['facts_in_context']:>11}/{n:<5} {summary['gold_in_context']:>5}/{n:<4}"
+            f"{column:<{width}} {summary['facts_in_context']:>11}/{n:<5} {summary['gold_in_context']:>5}/{n:<4}"
             f" {summary['mean_sources']:>8} {summary['mean_context_tokens']:>7}"
         )
     for column, summary in results.items():
