@@ -117,7 +117,7 @@ def test_resume_after_sigkill_mid_item_redoes_nothing_finished(
         while not answer_files(out) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert process.poll() is None, "the run ended before it could be killed"
-        time.sleep(1.0)  # into the next item: the echo engine streams one word every 50 ms
+        time.sleep(0.2)  # into the next item: the echo engine streams one word every 50 ms (a quote: ~1 s an item)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:

@@ -1,6 +1,6 @@
 """`ask` through MCP: the full agent behind the tool, with progress notifications, other calls served while it
-runs, and cancellation that stops it. The deterministic tests use the model server's scripted echo engine (it
-echoes the prompt, so the answer cites every source it was given); one slow test uses the real small model."""
+runs, and cancellation that stops it. The deterministic tests use the model server's scripted echo engine (for
+an answer prompt it quotes source [1], cited); one slow test uses the real small model."""
 
 from __future__ import annotations
 
@@ -63,9 +63,10 @@ def test_ask_returns_a_cited_answer_with_progress(kb_home: Path, echo_url: str, 
     first, again = anyio.run(scenario)
     assert not first.is_error, text_of(first)
     answer = first.structured_content
-    # the echo cannot satisfy the judge (answer quality is not under test here): the contract is the shape
+    # answer quality is not under test here (the echo engine quotes source [1]; the judge may be skipped for a
+    # quote): the contract is the shape
     assert answer["answer"] and answer["thread"] and answer["route"] == "documents"
-    assert answer["verdicts"] and {v["criterion"] for v in answer["verdicts"]} <= {"groundedness", "relevance"}
+    assert {v["criterion"] for v in answer["verdicts"]} <= {"groundedness", "relevance"}
     sources = {c["source"].rsplit("/", 1)[-1] for c in answer["citations"]}
     assert "cache.md" in sources
     assert all(c["chunk_id"] and c["title"] for c in answer["citations"])
