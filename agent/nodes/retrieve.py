@@ -71,7 +71,7 @@ def _focus(hits: list[Hit], question: str, ctx: RunContext) -> int:
     cut = [i for i, hit in enumerate(hits) if hit["tokens"] > limit + HEADER_ALLOWANCE]
     for i in cut:
         hits[i]["text"] = focus(hits[i]["text"], [question, hits[i]["query"]], limit)
-    counts = ctx.count_tokens_many([f"{source_header(0, hits[i])}\n{hits[i]['text'].strip()}" for i in cut])
+    counts = ctx.count_tokens_many([_as_shown(hits[i]) for i in cut])
     for i, n in zip(cut, counts, strict=True):
         hits[i]["tokens"] = n
     return len(cut)
@@ -90,7 +90,12 @@ def _interleave(per_query: list[tuple[str, list[SearchHit]]], ctx: RunContext) -
                 picked.append((hits[i], query))
     sized = [to_hit(hit, query, 0) for hit, query in picked]
     # what the prompt shows of each: its header line (title, heading path, source) and its text
-    counts = ctx.count_tokens_many([f"{source_header(0, hit)}\n{hit['text'].strip()}" for hit in sized])
+    counts = ctx.count_tokens_many([_as_shown(hit) for hit in sized])
     for hit, n in zip(sized, counts, strict=True):
         hit["tokens"] = n
     return sized
+
+
+def _as_shown(hit: Hit) -> str:
+    """A source as the answer prompt shows it (header line, then its text): what its token count measures."""
+    return f"{source_header(0, hit)}\n{hit['text'].strip()}"
