@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agent.errors import ChatBackendError, ContextLengthError, ModelOutputError
+from agent.excerpt import clip
 
 Message = dict[str, Any]
 T = TypeVar("T", bound=BaseModel)
@@ -130,7 +131,7 @@ def parse_structured(result: ChatResult, schema: type[T]) -> T:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "the reply"
         raise ModelOutputError(
-            f"the model's JSON does not fit {schema.__name__} ({where}: {first['msg']}): {_clip(text)}",
+            f"the model's JSON does not fit {schema.__name__} ({where}: {first['msg']}): {clip(text, 200)}",
             result,
         ) from exc
 
@@ -485,7 +486,3 @@ def _status_error(exc: Any, base_url: str, model: str) -> ChatBackendError:
     if exc.status_code in (401, 403):
         return ChatBackendError(f"The server at {base_url} rejected the API key: {message}. Check --api-key.")
     return ChatBackendError(f"The model server at {base_url} failed (HTTP {exc.status_code}): {message}")
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -68,18 +68,20 @@ def strong_sources(question: str, kept: Sequence[Hit], thresholds: dict[str, tup
 
 
 def judge_skip_reason(
-    question: str, answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]]
+    question: str, answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]], support: float
 ) -> str:
-    """Why the judge can be skipped for this answer (the module's rules), or "" when it must run."""
-    return _strong_evidence(question, answer, kept, thresholds) or _well_supported(question, answer, kept, thresholds)
+    """Why the judge can be skipped for this answer (the module's rules), or "" when it must run. `support` is
+    the answer's `answer_support` (the caller has it already)."""
+    return _strong_evidence(question, answer, kept, thresholds) or _well_supported(answer, kept, thresholds, support)
 
 
-def _well_supported(question: str, answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]]) -> str:
+def _well_supported(
+    answer: str, kept: Sequence[Hit], thresholds: dict[str, tuple[float, float]], support: float
+) -> str:
     """Rule 2: at least JUDGE_SKIP_SUPPORT of the answer's own words are in the sources and it cites a source
     that is confidently relevant by its retrieval score."""
     from agent.nodes.grade import cheap_signal
 
-    support, _ = answer_support(question, answer, kept)
     if support < JUDGE_SKIP_SUPPORT:
         return ""
     cited = sorted({int(p) for group in _CITATIONS.findall(answer) for p in group.split(",")})

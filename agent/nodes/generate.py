@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from agent.context import RunContext
+from agent.excerpt import clip
 from agent.output_checks import check_answer, strip_prompt_residue
 from agent.prompts import (
     ABSTAIN_ANSWER,
@@ -240,12 +241,7 @@ def _reply(state: AgentState, ctx: RunContext, system: str) -> dict[str, Any]:
         if problem is None:
             ctx.note(f"{state.get('route')} reply, {len(answer)} chars" + (" (regenerated)" if attempt else ""))
             return {"answer": answer, "citations": []}
-        ctx.model_error("generate", f"unusable reply ({problem.kind}): {_clip(answer)}")
+        ctx.model_error("generate", f"unusable reply ({problem.kind}): {clip(answer)}")
         user = state["question"] + REPLY_FEEDBACK.format(feedback=problem.feedback)
     ctx.note(f"{state.get('route')} reply unusable twice: marked failed")
     return {"answer": FAILED_ANSWER, "citations": [], "failed": True}
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"

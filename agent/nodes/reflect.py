@@ -15,6 +15,7 @@ from agent.budget import Call
 from agent.context import RunContext
 from agent.errors import ModelOutputError
 from agent.evidence import answer_support, judge_skip_reason, strong_sources
+from agent.excerpt import clip
 from agent.judge import JUDGE_MAX_TOKENS, CitedSource, judge, judge_messages
 from agent.nodes.grade import answer_call
 from agent.output_checks import OutputProblem, check_answer
@@ -56,11 +57,11 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         rejected = [*rejected, answer]
         if can_retry and answer not in state.get("rejected", []) and _retry_fits(ctx, state, judge=True):
             ctx.note(
-                f"unusable answer ({problem.kind}: {problem.detail}; {_clip(answer)!r}): regenerate "
+                f"unusable answer ({problem.kind}: {problem.detail}; {clip(answer, 160)!r}): regenerate "
                 f"(retry {retries + 1}/{ctx.config.max_retries})"
             )
             return {**_retry(state, "regenerate", feedback, score=-1), "verdicts": verdicts, "rejected": rejected}
-        ctx.note(f"unusable answer ({problem.kind}: {problem.detail}; {_clip(answer)!r}); no retries left")
+        ctx.note(f"unusable answer ({problem.kind}: {problem.detail}; {clip(answer, 160)!r}); no retries left")
         return {**_give_up(state, ctx, score=-1), "verdicts": verdicts, "rejected": rejected}
 
     if state.get("abstained"):
@@ -107,7 +108,9 @@ def reflect(state: AgentState, ctx: RunContext) -> dict[str, Any]:
         return {**_give_up(state, ctx, score=0), "verdicts": verdicts, "rejected": rejected}
 
     kept = state.get("kept", [])
-    skip = ctx.config.judge_skip and judge_skip_reason(state["question"], answer, kept, ctx.config.grade_thresholds)
+    skip = ctx.config.judge_skip and judge_skip_reason(
+        state["question"], answer, kept, ctx.config.grade_thresholds, support
+    )
     if skip:
         ctx.note(f"judge skipped ({skip})")
         return {"next_action": "done", "failed": False}
@@ -248,8 +251,3 @@ def _retry_fits(ctx: RunContext, state: AgentState, *, judge: bool) -> bool:
     if judge:
         reserve.append(Call("judge", answer.prompt_tokens + ctx.config.answer_max_tokens // 2, JUDGE_MAX_TOKENS))
     return ctx.budget.check("retry", answer, reserve)
-
-
-def _clip(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"

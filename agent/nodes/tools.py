@@ -22,6 +22,7 @@ from typing import Any
 
 from agent.chat_client import ToolCallRequest
 from agent.context import RunContext
+from agent.excerpt import clip
 from agent.output_checks import check_answer, text_tool_calls
 from agent.prompts import FAILED_ANSWER, PROMPT_TEXTS, TOOLS_SYSTEM
 from agent.state import AgentState
@@ -108,14 +109,14 @@ def tools(state: AgentState, ctx: RunContext) -> dict[str, Any]:
                 outcome = registry.execute(call.name, call.arguments)
             if outcome.error:
                 ctx.model_error(f"tool {call.name}", outcome.error)
-            ctx.note(f"{call.name}({call.arguments}) → {_clip(outcome.content)}")
+            ctx.note(f"{call.name}({call.arguments}) → {clip(outcome.content)}")
             messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": outcome.content})
     if not answer:
         ctx.model_error("tools", "the model gave no final answer")
         return {"answer": "", "citations": [], "failed": True}
     problem = check_answer(answer, tool_names=names, instructions=PROMPT_TEXTS)
     if problem is not None:
-        ctx.model_error("tools", f"unusable final answer ({problem.kind}): {_clip(answer)}")
+        ctx.model_error("tools", f"unusable final answer ({problem.kind}): {clip(answer)}")
         ctx.note("no usable answer: replaced, marked failed")
         return {"answer": FAILED_ANSWER, "citations": [], "failed": True}
     ctx.note(f"answered after {calls_made} tool call(s)")
@@ -168,7 +169,3 @@ def _squash(text: Any) -> str:
     if isinstance(text, tuple):  # a findall group pair: one of them matched
         text = next((t for t in text if t), "")
     return "".join(str(text).lower().split())
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
