@@ -221,6 +221,45 @@ def strip_prompt_residue(answer: str) -> str:
     return _RULE_LABEL.sub("", "".join(kept)).strip()
 
 
+def cut_sources_continuation(answer: str, sources: Sequence[Mapping[str, Any]]) -> str:
+    """`answer` up to where it goes on into the sources block: a line that starts like a source's header ("[1]
+    Title > Section (file)"), after at least one whole sentence. The 0.5B does this after quoting a source; the
+    sentence the header line broke off is dropped too. Unchanged when no such line follows a whole sentence
+    (an answer that is only headers is left to `check_answer`)."""
+    titles = [str(source.get("title") or "").strip() for source in sources]
+    offset = 0
+    for line in answer.splitlines(keepends=True):
+        start = line.lstrip()
+        marker = _LINE_MARKER.match(start)
+        header = marker is not None and (
+            any(_is_header_rest(start[marker.end() :], title) for title in titles) or _HEADER_LIKE.match(start)
+        )
+        if header and offset:
+            before = answer[:offset].rstrip()
+            whole = before if before.endswith((".", "!", "?", ")", "`")) else before[: _last_sentence_end(before)]
+            return whole.rstrip() or answer
+        offset += len(line)
+    return answer
+
+
+def _is_header_rest(text: str, title: str) -> bool:
+    """`text` (a line after its "[n] ") is a header of the source titled `title`: the title alone, or followed
+    by the source in parentheses or the heading path."""
+    if not title or not text.startswith(title):
+        return False
+    rest = text[len(title) :]
+    return not rest.strip() or rest.startswith((" (", " > "))
+
+
+def _last_sentence_end(text: str) -> int:
+    """The index just after the last sentence end (". ", "! ", "? " or at the end of a line) in `text`, or 0."""
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s)", text)]
+    return ends[-1] if ends else 0
+
+
+_LINE_MARKER = re.compile(r"\[\d+\] ")
+
+
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])(?=\s)")
 _REVIEW_TALK = re.compile(r"\b(?:the|a|your) reviewer\b|\b(?:my|your|the) previous (?:answer|reply)\b", re.IGNORECASE)
 
@@ -292,7 +331,7 @@ def _quotes_headers(text: str, sources: Sequence[Mapping[str, Any]]) -> bool:
     return len(_HEADER_LIKE.findall(text)) >= 2
 
 
-_HEADER_LIKE = re.compile(r"\[\d+\] [^\[\]\n]{2,80}? > ")
+_HEADER_LIKE = re.compile(r"\[\d+\] [^\[\]\n]{2,80}? > ")  # "[2] Title > Section"
 
 
 def _is_command_list(text: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.context import RunContext
 from agent.excerpt import clip
-from agent.output_checks import check_answer, strip_prompt_residue
+from agent.output_checks import check_answer, cut_sources_continuation, strip_prompt_residue
 from agent.prompts import (
     ABSTAIN_ANSWER,
     ANSWER_FEEDBACK,
@@ -34,7 +34,7 @@ QUOTE_CHARS = 300
 ATTRIBUTION_MIN_OVERLAP = 0.5  # share of a sentence's content words found in the chunk
 ATTRIBUTION_MIN_SHARED = 2
 # a sentence ends at . ! ? followed by whitespace or the end: "0.75" or "e.g.," stay inside their sentence
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+(?=\s|$)|$)\s*|\n+")
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+(?=\s|$)|(?=\n)|$)\s*|\n+")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
 _STOPWORDS = frozenset(
     {
@@ -117,6 +117,10 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     answer = strip_prompt_residue(result.text)
     if answer.split() != result.text.split():
         ctx.note('took the rule labels out of the answer ("The direct answer is:" ...)')
+    cut = cut_sources_continuation(answer, kept)
+    if cut != answer:
+        ctx.note(f"the answer went on into the sources block: kept its first {len(cut)} of {len(answer)} chars")
+        answer = cut
     if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:"):
         # a bare "[1] [2]" (small models do this) says nothing: handled like an empty answer
         problem = "an empty answer" if not answer else "only citation markers"

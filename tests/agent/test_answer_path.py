@@ -360,3 +360,23 @@ def test_a_well_supported_answer_citing_a_relevant_source_skips_the_judge(make_a
     result = agent.ask(VAGUE_QUESTION)  # few of the question's words: not "strong evidence", yet well supported
     assert chat.kinds() == ["route", "answer"] and not result.failed
     assert "judge skipped (well supported: 100%" in next(s.summary for s in result.steps if s.node == "reflect")
+
+
+def test_an_answer_going_on_into_the_sources_block_keeps_its_sentences_with_a_citation(
+    make_agent: AgentFactory,
+) -> None:
+    # the 0.5B quotes a source without a marker, then writes the next source's header line (mid-sentence)
+    pasted = (
+        "Reciprocal rank fusion merges rankings: each document scores the sum of 1/(60 + rank) over the lists.\n"
+        "It was proposed by\n"
+        "[1] Reciprocal rank fusion (docs/rrf.md)\n"
+        "Reciprocal rank fusion merges rankings"
+    )
+    agent, chat = make_agent({"route": [route_to("documents")], "answer": [pasted], "judge": [verdict()]})
+    result = agent.ask(QUESTION)
+    assert result.answer.startswith("Reciprocal rank fusion merges rankings: each document scores")
+    assert "proposed" not in result.answer and "docs/rrf.md" not in result.answer and not result.failed
+    assert [c.source for c in result.citations] == ["docs/rrf.md"] and result.citations[0].attributed
+    assert chat.kinds() == ["answer", "judge"]  # the cut answer was judged, not regenerated
+    notes = [s.summary for s in result.steps if s.node == "generate"]
+    assert "went on into the sources block" in notes[0]

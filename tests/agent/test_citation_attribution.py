@@ -18,3 +18,16 @@ def test_decimals_are_not_split_by_attributed_citations() -> None:
     assert added == {1}
     assert "k1 = 1.2 and length normalization b = 0.75 [1]." in marked
     assert marked.replace(" [1]", "") == answer  # only the marker was added
+
+
+def test_a_sentence_broken_across_lines_is_kept_whole() -> None:
+    # the text before a line break that ends no sentence was dropped: 253 characters became 86
+    kept = [
+        hit(
+            "RRF uses only the ranks. The fused score sums 1 / (k + rank) over the lists, where rank is 1-based.", "RRF"
+        )
+    ]
+    answer = "RRF uses only the ranks. The fused score sums 1 / (k + rank) over the lists,\nwhere rank is 1-based."
+    marked, added = attribute_citations(answer, kept)
+    assert added == {1}
+    assert marked.replace(" [1]", "") == answer

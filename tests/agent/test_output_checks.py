@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from agent.output_checks import FEEDBACK, check_answer, copied_share, strip_prompt_residue, text_tool_calls
+from agent.output_checks import (
+    FEEDBACK,
+    check_answer,
+    copied_share,
+    cut_sources_continuation,
+    strip_prompt_residue,
+    text_tool_calls,
+)
 from agent.prompts import ABSTAIN_ANSWER, PROMPT_TEXTS
 
 MANUAL = {
@@ -172,3 +179,34 @@ def test_rule_labels_are_taken_out_and_the_labelled_text_stays() -> None:
     assert strip_prompt_residue(text) == "set a busy timeout [1].\nPRAGMA busy_timeout = 5000; [2]\n[2]"
     plain = "The direct answer depends on the mode [1]. The command or option names differ [2]."
     assert strip_prompt_residue(plain) == plain
+
+
+def test_an_answer_going_on_into_the_sources_block_is_cut_before_the_header() -> None:
+    # the 0.5B's answer on one machine: a quote of source [1], then source [1]'s header line, mid-sentence
+    sources = [{"title": "Hybrid search and rank fusion", "source": "hybrid-search.md", "text": "..."}]
+    text = (
+        "Reciprocal rank fusion (RRF) uses only the ranks. A document's fused score is the sum of 1 / (k + rank).\n"
+        "RRF was proposed at SIGIR 2009, who found\n"
+        "[1] Hybrid search and rank fusion > Reciprocal rank fusion (hybrid-search.md)\n"
+        "The scores of BM25 ..."
+    )
+    assert cut_sources_continuation(text, sources) == (
+        "Reciprocal rank fusion (RRF) uses only the ranks. A document's fused score is the sum of 1 / (k + rank)."
+    )
+    # a header line made of another title, after a whole sentence: cut there
+    whole = "RRF sums reciprocal ranks [1].\n[2] Some page > Options\nmore"
+    assert cut_sources_continuation(whole, sources) == "RRF sums reciprocal ranks [1]."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[1] Hybrid search and rank fusion > Reciprocal rank fusion (hybrid-search.md)\nRRF ...",  # only headers
+        "RRF sums reciprocal ranks.\n[1] Hybrid search and rank fusion uses it to merge BM25 and dense lists.",
+        "Two ways:\n[1] turn WAL on [1].\n[2] set a busy timeout [2].",
+        "Nothing about sources here.",
+    ],
+)
+def test_answers_that_do_not_go_on_into_the_sources_are_left_alone(text: str) -> None:
+    sources = [{"title": "Hybrid search and rank fusion", "source": "hybrid-search.md", "text": "..."}]
+    assert cut_sources_continuation(text, sources) == text
