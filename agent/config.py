@@ -64,6 +64,11 @@ class AgentConfig(BaseModel):
         description="Least share of an answer's own words found in the kept sources; below it the answer is "
         "taken as written from outside knowledge: regenerated, and replaced by the abstention if no attempt passes.",
     )
+    unknown_names: bool = Field(
+        True,
+        description="Abstain when the question names something (a capitalised word such as a product) that no "
+        "chunk of the collection contains: the documents are about something else.",
+    )
     attribute_citations: bool = Field(
         True, description="Answers without [n] markers: cite chunks by word overlap (flagged as attributed)."
     )

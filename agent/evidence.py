@@ -143,3 +143,18 @@ SUPPORT_PREFIX = 5
 
 def stem(word: str) -> str:
     return word[:SUPPORT_PREFIX]
+
+
+# a name in a question: a word with a capital letter ("Django", "SQLAlchemy", "PostgreSQL") that is not the
+# question's first word; shorter ones ("S3", "EF", "URL") are too often abbreviations the documents spell out
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+NAME_MIN_CHARS = 4
+
+
+def question_names(question: str) -> list[str]:
+    """The words of `question` that look like names of things (products, tools, formats): capitalised or mixed
+    case, at least NAME_MIN_CHARS long, not the first word. Used with the collection's vocabulary: a question
+    naming something the documents never mention asks about something else (agent.nodes.grade)."""
+    words = _NAME.findall(question)
+    names = [w for w in words[1:] if len(w) >= NAME_MIN_CHARS and any(c.isupper() for c in w)]
+    return list(dict.fromkeys(names))

@@ -218,5 +218,10 @@ class KeywordRetriever:
             for rank, (score, chunk) in enumerate(scored[:k], start=1)
         ]
 
+    def unknown_terms(self, terms: list[str]) -> list[str]:
+        """`retrieval.types.Vocabulary`: the terms that occur in none of the chunks (whole words, any case)."""
+        words = {w for chunk in self.chunks for w in re.findall(r"\w+", chunk.text.lower())}
+        return [t for t in terms if any(w not in words for w in re.findall(r"\w+", t.lower()))]
+
 
 _WORD = re.compile(r"[a-z0-9]{3,}")

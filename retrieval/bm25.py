@@ -106,6 +106,14 @@ class BM25Index:
         order = sorted(candidates.tolist(), key=lambda i: (-float(scores[i]), i))
         return [(self.ids[i], float(scores[i])) for i in order]
 
+    def unknown_terms(self, terms: Iterable[str]) -> list[str]:
+        """The `terms` with a token that no indexed chunk contains (tokenized as the chunks were: lower case,
+        word characters; a stopword counts as known)."""
+        if self._model is None:
+            return list(terms)
+        vocabulary = self._model.vocab_dict
+        return [term for term in terms if any(t not in vocabulary for t in tokenize([term])[0])]
+
     def scores_for(self, query: str, ids: Iterable[str]) -> dict[str, float]:
         """The BM25 score of each chunk id in `ids` the index holds (0.0 when it shares no term with the query)."""
         import numpy as np

@@ -160,6 +160,13 @@ class HybridSearcher:
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         return self.run(query, k).hits
 
+    def unknown_terms(self, terms: list[str]) -> list[str]:
+        """`retrieval.types.Vocabulary`: the terms no chunk of the collection contains (its BM25 vocabulary);
+        none without a BM25 index to ask."""
+        if self._bm25 is None and self._home is None:
+            return []
+        return self.bm25.unknown_terms(terms)
+
     def run(
         self,
         query: str,

@@ -8,7 +8,7 @@ both and reranks, returning `SearchHit`s that carry everything a citation needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 EmbedKind = Literal["query", "document"]
 SearchMode = Literal["dense", "bm25", "hybrid"]
@@ -76,3 +76,12 @@ class Reranker(Protocol):
 
 class Retriever(Protocol):
     def search(self, query: str, k: int = 5) -> list[SearchHit]: ...
+
+
+@runtime_checkable
+class Vocabulary(Protocol):
+    """A retriever that can tell which words its collection never contains (an optional capability)."""
+
+    def unknown_terms(self, terms: list[str]) -> list[str]:
+        """The `terms` that occur in no chunk of the collection (compared case-insensitively)."""
+        ...

@@ -200,3 +200,8 @@ class SessionRetriever:
             searcher = session.searcher(self.collection)
             retriever: Retriever = self.wrap(searcher) if self.wrap else searcher
             return retriever.search(query, k)
+
+    def unknown_terms(self, terms: list[str]) -> list[str]:
+        """`retrieval.types.Vocabulary`, from the collection's searcher."""
+        with self.sessions.open() as session:
+            return session.searcher(self.collection).unknown_terms(terms)

@@ -380,3 +380,26 @@ def test_an_answer_going_on_into_the_sources_block_keeps_its_sentences_with_a_ci
     assert chat.kinds() == ["answer", "judge"]  # the cut answer was judged, not regenerated
     notes = [s.summary for s in result.steps if s.node == "generate"]
     assert "went on into the sources block" in notes[0]
+
+
+def test_a_question_naming_something_the_documents_never_mention_abstains_without_a_model_call(
+    make_agent: AgentFactory,
+) -> None:
+    # the real-docs failure: "How do I use X with SQLite?" for a product X the manual never names was answered
+    # from the model's own knowledge (and the judge passed it)
+    agent, chat = make_agent({"route": [route_to("documents")], "answer": ["Add Litestream to your rankings [1]."]})
+    result = agent.ask("How does Litestream merge rankings with reciprocal rank fusion?")
+    assert result.answer == ABSTAIN_ANSWER and result.abstained and not result.failed
+    assert chat.kinds() == []  # no route, answer or judge call: the route pre-check and the grade decide
+    grade = next(s.summary for s in result.steps if s.node == "grade")
+    assert grade.startswith("kept 0/") and "never mention Litestream" in grade
+
+
+def test_a_name_the_documents_contain_or_the_check_turned_off_changes_nothing(make_agent: AgentFactory) -> None:
+    script = {"route": [route_to("documents")], "answer": ["Fusion sums 1/(60 + rank) [1]."], "judge": [verdict()]}
+    agent, _ = make_agent(script)
+    named = agent.ask("How does Reciprocal Rank Fusion merge rankings?")  # capitalised, but in the chunks
+    assert not named.abstained and named.citations
+    agent, _ = make_agent(script, unknown_names=False, llm_grading=False)
+    unchecked = agent.ask("How does Litestream merge rankings with reciprocal rank fusion?")
+    assert not unchecked.abstained and unchecked.citations
