@@ -151,9 +151,11 @@ def test_scripted_judge_failing_once_makes_the_real_model_answer_again(
     judge = ScriptedChatClient({"judge": fail_then_pass})
     cite_first = CitingModel(small)
     # greedy retries: this test is about the judge's feedback reaching the model, not about sampling
+    # three retries: SmolLM2's first answer depends on the prompt's exact bytes (the sources' paths, so the
+    # checkout's location): in one checkout it was a loop the output checks refuse, which spends a retry first
     config = AgentConfig(
         route=False,
-        max_retries=2,
+        max_retries=3,
         answer_max_tokens=60,
         llm_grading=False,
         retry_temperature=0.0,
@@ -162,12 +164,14 @@ def test_scripted_judge_failing_once_makes_the_real_model_answer_again(
     )
     with make_agent(tmp_path, cite_first, judge=judge, retriever=searcher, config=config) as agent:
         result = agent.ask("How does the KV cache speed up generation?")
-    assert judge.kinds() == ["judge", "judge"]
-    assert result.retries == 1 and not result.failed
-    assert [v.passed for v in result.verdicts] == [False, True, True, True]
+    trace = [(s.node, s.summary) for s in result.steps]
+    assert judge.kinds() == ["judge", "judge"], trace
+    assert not result.failed, trace
+    # the judge's verdicts: failed once, then passed (an output-check retry before them adds one failed verdict)
+    assert [v.passed for v in result.verdicts][-4:] == [False, True, True, True], trace
     regenerate = cite_first.calls[-1][-1]["content"]
     assert "claim about GPUs" in regenerate  # the judge's feedback reached the real model
-    assert [s.node for s in result.steps].count("generate") == 2
+    assert [s.node for s in result.steps].count("generate") == result.retries + 1 >= 2
 
 
 class CitingModel:
