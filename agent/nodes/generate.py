@@ -35,6 +35,7 @@ ATTRIBUTION_MIN_OVERLAP = 0.5  # share of a sentence's content words found in th
 ATTRIBUTION_MIN_SHARED = 2
 # a sentence ends at . ! ? followed by whitespace or the end: "0.75" or "e.g.," stay inside their sentence
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+(?=\s|$)|(?=\n)|$)\s*|\n+")
+_WHOLE_SENTENCE = re.compile(r"[.!?:](?:\s|$)")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
 _STOPWORDS = frozenset(
     {
@@ -121,9 +122,17 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if cut != answer:
         ctx.note(f"the answer went on into the sources block: kept its first {len(cut)} of {len(answer)} chars")
         answer = cut
-    if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:"):
-        # a bare "[1] [2]" (small models do this) says nothing: handled like an empty answer
-        problem = "an empty answer" if not answer else "only citation markers"
+    fragment = result.finish_reason == "length" and not _WHOLE_SENTENCE.search(_CITATION_GROUP.sub("", answer))
+    if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:") or fragment:
+        # a bare "[1] [2]" (small models do this) says nothing, and neither does a fragment cut by the token
+        # limit before its first sentence ended ("Reciprocal rank fusion"): handled like an empty answer
+        problem = (
+            "an empty answer"
+            if not answer
+            else f"a fragment cut at {ctx.config.answer_max_tokens} tokens"
+            if fragment
+            else "only citation markers"
+        )
         ctx.model_error("generate", f"the model returned {problem}")
         return {"answer": "", "citations": [], "abstained": False, "next_action": ""}
     if answer.startswith(ABSTAIN_ANSWER.rstrip(".")) and answer.rstrip() != ABSTAIN_ANSWER:

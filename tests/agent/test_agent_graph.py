@@ -403,12 +403,18 @@ def test_scripted_reply_with_finish_reason_length_is_noted(make_agent: AgentFact
     agent, _ = make_agent(
         {
             "route": [route_to("documents")],
-            "answer": [ScriptedReply(text="Sum of ranks [1] and", finish_reason="length")],
+            "answer": [
+                # cut before its first sentence ended: a fragment, handled like an empty answer
+                ScriptedReply(text="Sum of ranks [1] and", finish_reason="length"),
+                ScriptedReply(text="Fusion sums reciprocal ranks [1]. It also", finish_reason="length"),
+            ],
             "judge": [verdict()],
         }
     )
     result = agent.ask(QUESTION)
-    assert "answer cut" in next(s.summary for s in result.steps if s.node == "generate")
+    generate = [s for s in result.steps if s.node == "generate"]
+    assert "a fragment cut at" in str(generate[0].error) and result.retries == 1
+    assert "answer cut" in generate[1].summary and result.answer.startswith("Fusion sums") and not result.failed
 
 
 def test_uncited_answer_fails_groundedness_without_asking_the_judge(make_agent: AgentFactory) -> None:
