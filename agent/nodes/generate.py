@@ -122,17 +122,17 @@ def generate(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     if cut != answer:
         ctx.note(f"the answer went on into the sources block: kept its first {len(cut)} of {len(answer)} chars")
         answer = cut
-    fragment = result.finish_reason == "length" and not _WHOLE_SENTENCE.search(_CITATION_GROUP.sub("", answer))
-    if not answer or not _CITATION_GROUP.sub("", answer).strip(" \t\n.,;:") or fragment:
-        # a bare "[1] [2]" (small models do this) says nothing, and neither does a fragment cut by the token
-        # limit before its first sentence ended ("Reciprocal rank fusion"): handled like an empty answer
-        problem = (
-            "an empty answer"
-            if not answer
-            else f"a fragment cut at {ctx.config.answer_max_tokens} tokens"
-            if fragment
-            else "only citation markers"
-        )
+    # a bare "[1] [2]" (small models do this) says nothing, and neither does a fragment cut by the token limit
+    # before its first sentence ended ("Reciprocal rank fusion"): handled like an empty answer
+    prose = _CITATION_GROUP.sub("", answer)
+    problem = ""
+    if not answer:
+        problem = "an empty answer"
+    elif not prose.strip(" \t\n.,;:"):
+        problem = "only citation markers"
+    elif result.finish_reason == "length" and not _WHOLE_SENTENCE.search(prose):
+        problem = f"a fragment cut at {ctx.config.answer_max_tokens} tokens"
+    if problem:
         ctx.model_error("generate", f"the model returned {problem}")
         return {"answer": "", "citations": [], "abstained": False, "next_action": ""}
     if answer.startswith(ABSTAIN_ANSWER.rstrip(".")) and answer.rstrip() != ABSTAIN_ANSWER:
