@@ -39,6 +39,22 @@ def judge_metrics(item: Item, answer: dict[str, Any], verdicts: dict[str, Any] |
     return out
 
 
+def key_fact_agreement(
+    scores: dict[str, float | Unmeasured], verdicts: dict[str, Any] | None
+) -> dict[str, float | Unmeasured]:
+    """Whether the judge's correctness verdict agrees with the key-fact check (1) or not (0): how far a judge
+    can stand in for the check where no key facts exist. Only where a judge model was asked (a non-answer's
+    "not correct" is no verdict) and the item has key facts; a verdict that did not parse leaves it unmeasured."""
+    verdict = (verdicts or {}).get("correctness") or {}
+    facts = scores.get("key_fact_accuracy")
+    if not verdict.get("model") or not isinstance(facts, float):
+        return {}
+    judged = scores.get("correctness")
+    if judged is None or isinstance(judged, Unmeasured):
+        return {"key_fact_agreement": judged or Unmeasured("no correctness verdict")}
+    return {"key_fact_agreement": 1.0 if (judged == 1.0) == (facts == 1.0) else 0.0}
+
+
 def agent_metrics(answer: dict[str, Any], judge_seconds: float) -> dict[str, float]:
     timings = answer.get("timings", {})
     metrics = {
@@ -68,6 +84,7 @@ def build_record(
     scores.update(retrieval_metrics(answer.get("ranking", []), item, config.k))
     scores.update(answer_metrics(answer.get("answer", ""), bool(answer.get("abstained")), cited_sources, item))
     scores.update(judge_metrics(item, answer, verdicts))
+    scores.update(key_fact_agreement(scores, verdicts))
     judge_seconds = sum(float(v.get("seconds", 0.0)) for v in (verdicts or {}).values())
     scores.update(agent_metrics(answer, judge_seconds))
     if answer.get("timed_out"):  # no answer to score: unmeasured, never a 0
@@ -111,6 +128,7 @@ ANSWER_SCORES = frozenset(
         "citation_recall",
         "abstention_accuracy",
         "wrong_abstention",
+        "key_fact_agreement",
     }
 )
 

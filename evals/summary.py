@@ -28,6 +28,7 @@ QUALITY_ORDER = (
     "abstention_accuracy",
     "wrong_abstention",
     *JUDGE_METRICS,
+    "key_fact_agreement",
 )
 
 

@@ -120,3 +120,20 @@ def test_timed_out_answer_is_unmeasured_not_zero() -> None:
     for metric in ("token_f1", "key_fact_accuracy", "wrong_abstention", "correctness"):
         assert record["unmeasured"][metric] == "the model timed out"
         assert metric not in record["metrics"]
+
+
+def test_key_fact_agreement_only_where_a_judge_gave_a_correctness_verdict() -> None:
+    item = Item(id="q", question="k?", reference="k = 60", gold_sources=["hybrid-search.md"], key_facts=[["60"]])
+
+    def correctness(passed: bool | None, model: str = "judge", reason: str | None = None) -> dict:
+        return {"correctness": {"criterion": "correctness", "passed": passed, "reason": reason, "model": model}}
+
+    config = Configuration(name="c")  # the answer "k = 60 [1]" holds the key fact
+    assert _record(config, item, correctness(True))["metrics"]["key_fact_agreement"] == 1.0
+    assert _record(config, item, correctness(False))["metrics"]["key_fact_agreement"] == 0.0
+    unparsed = _record(config, item, correctness(None, reason="judge output did not parse: x"))
+    assert unparsed["unmeasured"]["key_fact_agreement"] == "judge output did not parse: x"
+    not_asked = _record(config, item, correctness(False, model=""))  # a non-answer's "not correct": no verdict
+    assert "key_fact_agreement" not in not_asked["metrics"] | not_asked["unmeasured"]
+    no_facts = Item(id="q", question="k?", reference="k = 60", gold_sources=["hybrid-search.md"])
+    assert "key_fact_agreement" not in _record(config, no_facts, correctness(True))["metrics"]
