@@ -26,7 +26,8 @@ from typing import Any
 
 ABSTAINS = re.compile(
     r"\b(haven't|have not|hasn't|didn't|did not|don't|do not|never)\b.{0,30}\b(told|mention|mentioned|share|shared|"
-    r"said|say|know|provided|given|specified)\b|\bno (information|record|idea)\b|\bnot (sure|mentioned|told)\b|"
+    r"said|say|know|provided|given|specified)\b|\bno (information|record|idea)\b|"
+    r"\b(don't|do not) have\b.{0,20}\b(information|record|details|your)\b|\bnot (sure|mentioned|told)\b|"
     r"\bunknown\b|\bcan't (know|tell)\b|\bcannot (know|tell)\b|\bnot (specified|here|provided|available|known)\b",
     re.IGNORECASE | re.DOTALL,
 )

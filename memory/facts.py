@@ -7,7 +7,8 @@ Writing a fact goes through cheap deterministic checks before any model call:
 3. nothing similar stored → ADD;
 4. otherwise the model chooses, JSON-schema constrained, among ADD / UPDATE(n) / SUPERSEDE(n) / NOOP, where n
    numbers the few similar memories shown to it (1..n, never raw ids). A superseded value stays in the
-   record's history with when and why.
+   record's history with when and why. An UPDATE that would merge another topic into a memory (no content
+   word in common, generic verbs aside) or whose merged text drops what either said stores the fact as new.
 
 Model output that cannot be used (malformed JSON, a schema violation, an empty fact) stores nothing.
 """
@@ -135,6 +136,12 @@ class FactMemory:
             # "now", "moved", "switched"...: the old value stopped being true. Small models merge both values
             # ("I moved to Paris. I live in Lyon."); a supersede with the fact as said keeps the old in history
             action, text = "SUPERSEDE", fact
+        if action == "UPDATE" and not _same_topic(record.text, fact):
+            # seen with the 1.5B model: "I work at Acme Analytics" merged into "I work as a database administrator";
+            # a later contradiction of either fact then supersedes both. Another topic is its own memory
+            return Decision(
+                "ADD", fact, self.store.add(namespace, fact, why=why or "new fact"), "model: another topic", True
+            )
         if action == "UPDATE" and not _merges(text, record.text, fact):
             # an "update" that drops what the memory said would delete the wrong memory: store the fact as new
             return Decision(
@@ -170,6 +177,15 @@ def _grounded(fact: str, message: str) -> bool:
     """At least half of the fact's content words are in the user's message (small models invent facts)."""
     words = content_words(fact) - {"prefer", "like", "use", "work"}
     return not words or len(words & content_words(message)) * 2 >= len(words)
+
+
+# verbs that say nothing about what a fact is about ("I work at X" and "I work as Y" are two topics)
+_GENERIC = frozenset({"prefer", "like", "use", "work", "have", "am", "called", "named", "now", "also"})
+
+
+def _same_topic(old: str, new: str) -> bool:
+    """The new fact shares a content word (generic verbs aside) with the stored memory."""
+    return bool((content_words(new) - _GENERIC) & (content_words(old) - _GENERIC))
 
 
 def _merges(merged: str, old: str, new: str) -> bool:

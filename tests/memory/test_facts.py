@@ -81,13 +81,23 @@ def test_an_update_that_announces_a_change_supersedes(make_memory: MakeMemory) -
 
 
 def test_an_update_that_drops_the_old_memory_is_stored_as_new(make_memory: MakeMemory) -> None:
-    # seen with the 0.5B model: "UPDATE 1" of "I work as a database administrator" with text "I work on
-    # PostgreSQL 15" would have deleted the job; the old memory stays, the fact is added
-    memory = make_memory({"memory": [{"action": "UPDATE", "target": 1, "text": "I work on PostgreSQL 15"}]})
-    memory.remember("I work as a database administrator")
-    decision = memory.remember("I work on PostgreSQL 15")
+    # an "update" of "I live in Lyon" whose text forgets Lyon would delete the city: the fact is added instead
+    memory = make_memory({"memory": [{"action": "UPDATE", "target": 1, "text": "I live near the old town"}]})
+    memory.remember("I live in Lyon")
+    decision = memory.remember("I live in Lyon near the old town")
     assert decision.action == "ADD" and "not a merge" in decision.reason
-    assert sorted(r.text for r in memory.list()) == ["I work as a database administrator", "I work on PostgreSQL 15"]
+    assert sorted(r.text for r in memory.list()) == ["I live in Lyon", "I live in Lyon near the old town"]
+
+
+def test_an_update_that_merges_another_topic_is_stored_as_new(make_memory: MakeMemory) -> None:
+    # seen with the 1.5B model: "I work at Acme Analytics" merged into the job memory, which a later
+    # "I now work on PostgreSQL 16" superseded, job and company with it
+    merged = {"action": "UPDATE", "target": 1, "text": "I work as a database administrator. I work at Acme Analytics."}
+    memory = make_memory({"memory": [merged]})
+    memory.remember("I work as a database administrator")
+    decision = memory.remember("I work at Acme Analytics")
+    assert (decision.action, decision.reason) == ("ADD", "model: another topic")
+    assert sorted(r.text for r in memory.list()) == ["I work as a database administrator", "I work at Acme Analytics"]
 
 
 @pytest.mark.parametrize(
