@@ -23,6 +23,7 @@ from memory.errors import UnusableModelOutput
 from memory.prompts import (
     DECIDE_SYSTEM,
     DECIDE_USER,
+    EXTRACT_EXAMPLE,
     EXTRACT_SYSTEM,
     EXTRACT_USER,
     ExtractedFacts,
@@ -158,6 +159,8 @@ class FactMemory:
             return []
         messages = [
             {"role": "system", "content": EXTRACT_SYSTEM},
+            {"role": "user", "content": EXTRACT_EXAMPLE[0]},
+            {"role": "assistant", "content": EXTRACT_EXAMPLE[1]},
             {"role": "user", "content": EXTRACT_USER.format(message=message)},
         ]
         try:

@@ -10,12 +10,18 @@ EXTRACT_SYSTEM = """You pick out lasting facts and preferences that the USER sta
 work, to remember in later conversations.
 Rules:
 - Only what the user's message says. Never facts from the assistant's answer, never general knowledge.
-- Each fact one short sentence in the first person, as the user would say it ("I work on PostgreSQL 15", \
-"I prefer answers in bullet points").
+- Each fact one short sentence in the first person, in the user's own words.
 - Questions, greetings and requests are not facts. If the message states nothing about the user, return an \
 empty list."""
 
 EXTRACT_USER = "User's message:\n{message}"
+
+# One worked example, as a turn of its own: examples written into the rules were copied as facts by the 1.5B
+# model ("Hi, my name is Alice Martin." gave the rules' two examples, which the grounding check then dropped)
+EXTRACT_EXAMPLE = (
+    EXTRACT_USER.format(message="Hello there! I'm Sam, and I mostly write Go these days. Can you help?"),
+    '{"facts": ["My name is Sam", "I mostly write Go"]}',
+)
 
 
 class ExtractedFacts(BaseModel):
